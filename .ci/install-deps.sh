@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tether needs, only when something is missing.
+# Runs apt-get as root (or through sudo when available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libwebsocketpp-dev libasio-dev libssl-dev openssl nlohmann-json3-dev
+  googletest libgtest-dev libgmock-dev
+)
+# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo.
+for arg in "$@"; do
+  case "$arg" in
+    --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime) ;;
+    --bench) packages+=(libbenchmark-dev) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    --demo) packages+=(tmux) ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

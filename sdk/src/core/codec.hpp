@@ -1,0 +1,50 @@
+// tether.v1 frame codec: JSON text <-> frame structs.
+//
+// Decoding never throws and never trusts its input: invalid JSON or UTF-8, a
+// non-object, a missing or mistyped field, a seq outside [0, 2^53), input over
+// `max_bytes` or nested deeper than `max_depth` each return a specific errc
+// (frame_*), with a detail naming the field. A frame with an unknown `type`
+// decodes to UnknownFrame (not an error). Unknown fields are ignored.
+//
+// Encoding produces compact JSON with `type` first. Encoding cannot fail: the
+// structs hold valid values by construction (data_json must be valid JSON;
+// the session validates it at send()).
+//
+// Thread safety: all functions are pure; safe from any thread.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "core/frames.hpp"
+#include "core/result.hpp"
+
+namespace tether::core {
+
+struct DecodeLimits {
+    std::size_t max_bytes = 16 * 1024 * 1024;
+    std::size_t max_depth = 64; // of the whole frame, the frame object itself is depth 1
+};
+
+Result<ServerFrame> decode_server_frame(std::string_view text, const DecodeLimits& limits = {});
+Result<ClientFrame> decode_client_frame(std::string_view text, const DecodeLimits& limits = {});
+
+std::string encode(const Hello& f);
+std::string encode(const ClientMsg& f);
+std::string encode(const Ack& f);
+std::string encode(const Bye& f);
+std::string encode(const Welcome& f);
+std::string encode(const ServerMsg& f);
+std::string encode(const ErrorFrame& f);
+
+// Fast path for the hot loop: appends {"type":"msg","seq":S,"id":"I","data":D}
+// to `out` without building a ClientMsg. `data_json` must be valid JSON.
+void append_client_msg(std::string& out, std::uint64_t seq, std::string_view id, std::string_view data_json);
+
+// Validates that `text` is exactly one JSON value (any type) of at most
+// `limits`; used to check payloads given to send(). Returns the error code
+// invalid_json / invalid_utf8 / message_too_large / frame_too_deep.
+std::error_code validate_json_value(std::string_view text, const DecodeLimits& limits, std::string* detail = nullptr);
+
+} // namespace tether::core
