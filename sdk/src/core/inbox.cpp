@@ -1,0 +1,48 @@
+#include "core/inbox.hpp"
+
+namespace tether::core {
+
+Inbox::Verdict Inbox::on_msg(std::uint64_t seq, TimePoint now) {
+    if (seq > last_ + 1) return Verdict::gap;
+    if (seq <= last_) {
+        reack_ = true;
+        ack_due_ = now;
+        return Verdict::duplicate;
+    }
+    last_ = seq;
+    ++unacked_count_;
+    if (unacked_count_ >= config_.ack_every) {
+        ack_due_ = now;
+    } else if (!ack_due_) {
+        ack_due_ = now + config_.ack_delay;
+    }
+    return Verdict::deliver;
+}
+
+std::optional<std::uint64_t> Inbox::take_ack(TimePoint now, bool force) {
+    const bool pending = last_ > acked_ || reack_;
+    if (!pending) {
+        ack_due_.reset();
+        return std::nullopt;
+    }
+    if (!force && (!ack_due_ || *ack_due_ > now)) return std::nullopt;
+    acked_ = last_;
+    unacked_count_ = 0;
+    reack_ = false;
+    ack_due_.reset();
+    return last_;
+}
+
+void Inbox::reset_session() {
+    last_ = 0;
+    on_connection_lost();
+}
+
+void Inbox::on_connection_lost() {
+    acked_ = last_; // the next hello's resume.last_seq tells the server as much
+    unacked_count_ = 0;
+    reack_ = false;
+    ack_due_.reset();
+}
+
+} // namespace tether::core

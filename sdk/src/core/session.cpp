@@ -1,0 +1,597 @@
+#include "core/session.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/utf8.hpp"
+
+namespace tether::core {
+
+const char* to_string(State s) noexcept {
+    switch (s) {
+    case State::idle: return "idle";
+    case State::connecting: return "connecting";
+    case State::authenticating: return "authenticating";
+    case State::ready: return "ready";
+    case State::backoff: return "backoff";
+    case State::closing: return "closing";
+    case State::closed: return "closed";
+    case State::failed: return "failed";
+    }
+    return "unknown";
+}
+
+std::string validate(const SessionConfig& c) {
+    if (c.url.empty()) return "url is empty";
+    if (auto e = Heartbeat::validate(c.heartbeat); !e.empty()) return e;
+    if (c.backoff.base <= Duration::zero()) return "backoff base must be positive";
+    if (c.backoff.max < c.backoff.base) return "backoff max must be >= base";
+    if (c.backoff.max > kMaxDuration) return "backoff max is too large";
+    if (c.backoff.stable_after < Duration::zero()) return "backoff stable_after must not be negative";
+    if (c.outbox.max_messages == 0) return "outbox max_messages must be positive";
+    if (c.outbox.max_in_flight == 0) return "outbox max_in_flight must be positive";
+    if (c.outbox.max_message_bytes == 0 || c.outbox.max_message_bytes > c.outbox.max_bytes)
+        return "outbox max_message_bytes must be in [1, max_bytes]";
+    if (c.inbox.ack_every == 0) return "ack every_messages must be positive";
+    if (c.inbox.ack_delay < Duration::zero() || c.inbox.ack_delay > kMaxDuration) return "ack max_delay out of range";
+    if (c.connect_timeout <= Duration::zero() || c.connect_timeout > kMaxDuration) return "connect timeout out of range";
+    if (c.hello_timeout <= Duration::zero() || c.hello_timeout > kMaxDuration) return "hello timeout out of range";
+    if (c.close_timeout <= Duration::zero() || c.close_timeout > kMaxDuration) return "close timeout out of range";
+    if (c.token && !is_valid_utf8(*c.token)) return "token is not valid UTF-8";
+    return {};
+}
+
+namespace {
+
+std::string hex64(std::uint64_t v) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+} // namespace
+
+Session::Session(SessionConfig config, Rng& rng)
+    : config_(std::move(config)),
+      rng_(rng),
+      backoff_(config_.backoff),
+      heartbeat_(config_.heartbeat),
+      outbox_(config_.outbox),
+      inbox_(config_.inbox),
+      id_prefix_(hex64(rng.next_u64()) + "-") {
+    if (config_.token) token_ = config_.token;
+}
+
+Stats Session::stats() const {
+    Stats s = stats_;
+    s.outbox_depth = outbox_.size();
+    s.outbox_bytes = outbox_.bytes();
+    s.outbox_high_water = outbox_.high_water();
+    return s;
+}
+
+std::error_code Session::local_error(errc e) {
+    ++stats_.caller_errors;
+    return make_error_code(e);
+}
+
+void Session::set_state(TimePoint, State to, std::error_code reason, std::string detail, Duration retry_in) {
+    if (to == state_) return;
+    StateChanged ev;
+    ev.from = state_;
+    ev.to = to;
+    ev.reason = reason;
+    ev.detail = std::move(detail);
+    ev.retry_in = retry_in;
+    ev.attempt = backoff_.failures();
+    state_ = to;
+    events_.emplace_back(std::move(ev));
+}
+
+// ---- application inputs ----------------------------------------------------
+
+std::error_code Session::start(TimePoint now) {
+    if (state_ != State::idle) return local_error(errc::invalid_state);
+    begin_connect(now, false);
+    return {};
+}
+
+Result<MessageId> Session::send(TimePoint now, std::string_view data_json, std::string_view id, PayloadCheck check) {
+    if (state_ == State::closing || state_ == State::closed || state_ == State::failed) {
+        ++stats_.caller_errors;
+        return fail(errc::closed, std::string("send() in state ") + to_string(state_));
+    }
+    if (check == PayloadCheck::validate) {
+        DecodeLimits limits;
+        limits.max_bytes = config_.outbox.max_message_bytes;
+        std::string detail;
+        if (auto ec = validate_json_value(data_json, limits, &detail)) {
+            ++stats_.caller_errors;
+            return Failure{ec, detail};
+        }
+    }
+    std::string generated;
+    if (id.empty()) {
+        generated = id_prefix_ + std::to_string(next_local_id_);
+        id = generated;
+    } else if (id.size() > 256 || !is_valid_utf8(id)) {
+        ++stats_.caller_errors;
+        return fail(errc::invalid_argument, "message id must be valid UTF-8 of at most 256 bytes");
+    }
+    auto pushed = outbox_.push(next_local_id_, id, data_json);
+    if (!pushed) {
+        ++stats_.caller_errors;
+        return pushed;
+    }
+    ++next_local_id_;
+    ++stats_.messages_sent;
+    if (state_ == State::ready) flush_outbox();
+    (void)now;
+    return pushed;
+}
+
+std::error_code Session::close(TimePoint now, Duration drain) {
+    switch (state_) {
+    case State::closed:
+    case State::failed: return local_error(errc::closed);
+    case State::closing: return local_error(errc::invalid_state);
+    case State::ready:
+        set_state(now, State::closing);
+        drain_deadline_ = now + clamp_duration(drain);
+        if (outbox_.empty()) finish_closing(now);
+        return {};
+    default:
+        terminate(now, State::closed, {}, "closed by the application");
+        return {};
+    }
+}
+
+std::error_code Session::abort(TimePoint now) {
+    if (state_ == State::closed || state_ == State::failed) return local_error(errc::closed);
+    terminate(now, State::closed, {}, "aborted by the application");
+    return {};
+}
+
+std::error_code Session::reconnect_now(TimePoint now) {
+    switch (state_) {
+    case State::backoff:
+        backoff_until_.reset();
+        begin_connect(now, refresh_on_connect_);
+        return {};
+    case State::connecting:
+    case State::authenticating:
+    case State::ready:
+        drop_connection(now, true);
+        enter_backoff(now, Duration::zero(), {}, "reconnect requested by the application");
+        backoff_until_.reset();
+        begin_connect(now, false);
+        return {};
+    case State::idle: return local_error(errc::invalid_state);
+    default: return local_error(errc::closed);
+    }
+}
+
+std::error_code Session::provide_token(TimePoint now, std::optional<std::string> token) {
+    if (!awaiting_token_ || state_ != State::connecting) return local_error(errc::invalid_state);
+    if (token && !is_valid_utf8(*token)) {
+        ++stats_.caller_errors;
+        token.reset();
+        events_.emplace_back(ErrorEvent{make_error_code(errc::invalid_utf8), "token provider returned invalid UTF-8"});
+    }
+    awaiting_token_ = false;
+    const bool was_refresh = token_refresh_pending_;
+    token_refresh_pending_ = false;
+    if (!token && was_refresh) {
+        connect_deadline_.reset();
+        terminate(now, State::failed, make_error_code(errc::no_token),
+                  "the server said token_expired and the token provider has no fresh token");
+        return {};
+    }
+    token_ = std::move(token);
+    open_transport(now);
+    return {};
+}
+
+// ---- connection lifecycle ----------------------------------------------------
+
+void Session::begin_connect(TimePoint now, bool refresh_token) {
+    refresh_on_connect_ = false;
+    set_state(now, State::connecting);
+    ++stats_.connect_attempts;
+    connect_deadline_ = now + config_.connect_timeout;
+    if (config_.has_token_provider) {
+        awaiting_token_ = true;
+        token_refresh_pending_ = refresh_token;
+        actions_.emplace_back(FetchToken{refresh_token});
+    } else if (refresh_token) {
+        connect_deadline_.reset();
+        terminate(now, State::failed, make_error_code(errc::token_expired),
+                  "the server said token_expired and there is no token provider");
+    } else {
+        open_transport(now);
+    }
+}
+
+void Session::open_transport(TimePoint) {
+    conn_ = next_conn_++;
+    actions_.emplace_back(OpenTransport{conn_, config_.url, config_.headers, kSubprotocol});
+}
+
+void Session::drop_connection(TimePoint now, bool abort_transport) {
+    if (conn_ != 0 && abort_transport) actions_.emplace_back(AbortTransport{conn_});
+    conn_ = 0;
+    awaiting_token_ = false;
+    token_refresh_pending_ = false;
+    connect_deadline_.reset();
+    hello_deadline_.reset();
+    close_deadline_.reset();
+    drain_deadline_.reset();
+    if (state_ == State::ready || state_ == State::closing) backoff_.on_ready_ended(now);
+    heartbeat_.stop();
+    outbox_.on_connection_lost();
+    inbox_.on_connection_lost();
+}
+
+void Session::fail_all(std::error_code reason) {
+    for (auto& entry : outbox_.take_all()) {
+        ++stats_.messages_failed;
+        events_.emplace_back(MessageFailed{entry.local_id, std::string(entry.id()), reason});
+    }
+}
+
+void Session::terminate(TimePoint now, State to, std::error_code reason, std::string detail) {
+    drop_connection(now, true);
+    backoff_until_.reset();
+    fail_all(reason ? reason : make_error_code(errc::closed));
+    set_state(now, to, reason, std::move(detail));
+}
+
+void Session::enter_backoff(TimePoint now, Duration delay, std::error_code reason, std::string detail) {
+    backoff_until_ = now + delay;
+    set_state(now, State::backoff, reason, std::move(detail), delay);
+}
+
+void Session::connection_ended(TimePoint now, Reaction r, bool abort_transport) {
+    if (r.protocol_error) ++stats_.protocol_errors;
+    if (r.report && r.reason) events_.emplace_back(ErrorEvent{r.reason, r.detail});
+    const bool closing = state_ == State::closing;
+    drop_connection(now, abort_transport);
+    if (closing) {
+        fail_all(make_error_code(errc::closed));
+        set_state(now, State::closed, bye_sent_ ? std::error_code{} : r.reason, r.detail);
+        return;
+    }
+    switch (r.kind) {
+    case Reaction::Kind::fail: terminate(now, State::failed, r.reason, r.detail); return;
+    case Reaction::Kind::closed: terminate(now, State::closed, r.reason, r.detail); return;
+    case Reaction::Kind::refresh:
+        if (token_refreshed_ || !config_.has_token_provider) {
+            terminate(now, State::failed, r.reason, r.detail + (token_refreshed_ ? " (after a token refresh)" : ""));
+            return;
+        }
+        token_refreshed_ = true;
+        refresh_on_connect_ = true;
+        enter_backoff(now, Duration::zero(), r.reason, r.detail);
+        return;
+    case Reaction::Kind::retry_soon:
+        enter_backoff(now, backoff_.short_delay(rng_), r.reason, r.detail);
+        return;
+    case Reaction::Kind::retry: {
+        const Duration delay = backoff_.next_delay(rng_, r.retry_after);
+        if (backoff_.exhausted()) {
+            terminate(now, State::failed, make_error_code(errc::max_attempts_exceeded),
+                      r.detail + "; " + std::to_string(backoff_.failures()) + " consecutive attempts failed");
+            return;
+        }
+        enter_backoff(now, delay, r.reason, r.detail);
+        return;
+    }
+    }
+}
+
+void Session::protocol_violation(TimePoint now, std::error_code code, std::string detail) {
+    Reaction r;
+    r.kind = Reaction::Kind::retry;
+    r.reason = code;
+    r.detail = std::move(detail);
+    r.protocol_error = true;
+    connection_ended(now, std::move(r), true);
+}
+
+void Session::finish_closing(TimePoint now) {
+    drain_deadline_.reset();
+    flush_ack(now, true);
+    emit_send(encode(Bye{}));
+    actions_.emplace_back(CloseTransport{conn_, 1000, "bye"});
+    bye_sent_ = true;
+    heartbeat_.stop();
+    close_deadline_ = now + config_.close_timeout;
+    fail_all(make_error_code(errc::closed));
+}
+
+// ---- transport inputs -------------------------------------------------------
+
+std::error_code Session::on_transport_open(TimePoint now, ConnectionId id, std::string_view subprotocol) {
+    if (!is_current(id) || state_ != State::connecting || awaiting_token_) return make_error_code(errc::invalid_state);
+    ++stats_.connects;
+    connect_deadline_.reset();
+    if (!subprotocol.empty() && subprotocol != kSubprotocol) {
+        connection_ended(now,
+                         Reaction{Reaction::Kind::fail, make_error_code(errc::protocol_version),
+                                  "server selected subprotocol '" + std::string(subprotocol) + "', expected tether.v1",
+                                  std::nullopt, true, true},
+                         true);
+        return {};
+    }
+    Hello hello;
+    hello.token = token_;
+    hello.client = config_.client_info;
+    resume_requested_ = !session_id_.empty();
+    if (resume_requested_) hello.resume = ResumeRequest{session_id_, resume_token_, inbox_.last_delivered()};
+    hello_deadline_ = now + config_.hello_timeout;
+    set_state(now, State::authenticating);
+    emit_send(encode(hello));
+    return {};
+}
+
+std::error_code Session::on_text(TimePoint now, ConnectionId id, std::string_view text) {
+    if (!is_current(id) || conn_ == 0) return make_error_code(errc::invalid_state);
+    if (state_ != State::authenticating && state_ != State::ready && state_ != State::closing)
+        return make_error_code(errc::invalid_state);
+    ++stats_.frames_in;
+    stats_.bytes_in += text.size();
+    heartbeat_.on_inbound(now);
+    if (bye_sent_) return {}; // the session is over; only the close matters now
+    auto decoded = decode_server_frame(text, config_.decode_limits);
+    if (!decoded) {
+        protocol_violation(now, decoded.error(), decoded.detail());
+        return {};
+    }
+    handle_frame(now, std::move(decoded).value());
+    return {};
+}
+
+std::error_code Session::on_binary(TimePoint now, ConnectionId id, std::size_t bytes) {
+    if (!is_current(id) || (state_ != State::authenticating && state_ != State::ready && state_ != State::closing))
+        return make_error_code(errc::invalid_state);
+    ++stats_.frames_in;
+    stats_.bytes_in += bytes;
+    if (bye_sent_) return {};
+    protocol_violation(now, make_error_code(errc::binary_frame),
+                       "binary frame of " + std::to_string(bytes) + " bytes (tether.v1 is text only)");
+    return {};
+}
+
+std::error_code Session::on_pong(TimePoint now, ConnectionId id) {
+    if (!is_current(id)) return make_error_code(errc::invalid_state);
+    heartbeat_.on_inbound(now);
+    return {};
+}
+
+std::error_code Session::on_transport_closed(TimePoint now, ConnectionId id, const CloseInfo& info) {
+    if (!is_current(id)) return make_error_code(errc::invalid_state);
+    conn_ = 0;
+    if (state_ == State::closing && bye_sent_) {
+        drop_connection(now, false);
+        set_state(now, State::closed);
+        return {};
+    }
+    connection_ended(now, classify_close(info), false);
+    return {};
+}
+
+// ---- frames ------------------------------------------------------------------
+
+void Session::handle_frame(TimePoint now, ServerFrame&& frame) {
+    if (auto* w = std::get_if<Welcome>(&frame)) {
+        if (state_ != State::authenticating) {
+            protocol_violation(now, make_error_code(errc::unexpected_frame), "welcome on an established session");
+            return;
+        }
+        handle_welcome(now, std::move(*w));
+    } else if (auto* m = std::get_if<ServerMsg>(&frame)) {
+        if (state_ == State::authenticating) {
+            protocol_violation(now, make_error_code(errc::unexpected_frame), "msg before welcome");
+            return;
+        }
+        handle_msg(now, std::move(*m));
+    } else if (auto* a = std::get_if<Ack>(&frame)) {
+        if (state_ == State::authenticating) {
+            protocol_violation(now, make_error_code(errc::unexpected_frame), "ack before welcome");
+            return;
+        }
+        handle_ack(now, *a);
+    } else if (auto* e = std::get_if<ErrorFrame>(&frame)) {
+        connection_ended(now, classify_error_frame(*e), true);
+    } else {
+        ++stats_.unknown_frames;
+    }
+}
+
+void Session::handle_welcome(TimePoint now, Welcome&& w) {
+    if (w.session.empty() || w.resume_token.empty()) {
+        protocol_violation(now, make_error_code(errc::bad_frame), "welcome with an empty session or resume_token");
+        return;
+    }
+    if (w.resumed && (!resume_requested_ || w.session != session_id_)) {
+        protocol_violation(now, make_error_code(errc::unexpected_frame),
+                           "welcome resumed:true for a session this client did not ask to resume");
+        return;
+    }
+    hello_deadline_.reset();
+    if (w.resumed) {
+        acked_scratch_.clear();
+        if (auto ec = outbox_.on_resumed(w.last_seq, acked_scratch_)) {
+            protocol_violation(now, ec,
+                               "welcome.last_seq " + std::to_string(w.last_seq) + " is beyond the last seq sent " +
+                                   std::to_string(outbox_.last_seq_sent()));
+            return;
+        }
+        for (MessageId acked : acked_scratch_) events_.emplace_back(MessageAcked{acked});
+        stats_.messages_acked += acked_scratch_.size();
+        ++stats_.resumes;
+        events_.emplace_back(SessionResumed{w.session, outbox_.size()});
+    } else {
+        inbox_.reset_session();
+        if (resume_requested_) {
+            ++stats_.sessions_lost;
+            const std::size_t unacked = outbox_.size();
+            events_.emplace_back(SessionLost{session_id_, w.session, unacked});
+            if (config_.on_session_lost == SessionLostPolicy::fail) fail_all(make_error_code(errc::session_lost));
+        }
+        outbox_.renumber_for_new_session();
+    }
+    session_id_ = std::move(w.session);
+    resume_token_ = std::move(w.resume_token);
+    std::optional<Duration> server_interval;
+    if (w.heartbeat_ms)
+        server_interval = Duration(static_cast<Duration::rep>(
+            std::min<std::uint64_t>(*w.heartbeat_ms, static_cast<std::uint64_t>(kMaxDuration.count()))));
+    heartbeat_.start(now, server_interval);
+    backoff_.on_ready(now);
+    token_refreshed_ = false;
+    if (was_ready_) ++stats_.reconnects;
+    was_ready_ = true;
+    set_state(now, State::ready);
+    flush_outbox();
+}
+
+void Session::handle_msg(TimePoint now, ServerMsg&& m) {
+    if (m.seq == 0) {
+        protocol_violation(now, make_error_code(errc::frame_seq_out_of_range), "msg.seq must start at 1");
+        return;
+    }
+    switch (inbox_.on_msg(m.seq, now)) {
+    case Inbox::Verdict::gap:
+        protocol_violation(now, make_error_code(errc::seq_gap),
+                           "msg.seq " + std::to_string(m.seq) + " after " + std::to_string(inbox_.last_delivered()));
+        return;
+    case Inbox::Verdict::duplicate: ++stats_.duplicates_dropped; break;
+    case Inbox::Verdict::deliver:
+        ++stats_.messages_received;
+        events_.emplace_back(MessageReceived{m.seq, std::move(m.data), std::move(m.id)});
+        break;
+    }
+    flush_ack(now, false);
+}
+
+void Session::handle_ack(TimePoint now, const Ack& a) {
+    acked_scratch_.clear();
+    if (auto ec = outbox_.ack(a.seq, acked_scratch_)) {
+        protocol_violation(now, ec,
+                           "ack " + std::to_string(a.seq) + " beyond the last seq sent " +
+                               std::to_string(outbox_.last_seq_sent()));
+        return;
+    }
+    for (MessageId acked : acked_scratch_) events_.emplace_back(MessageAcked{acked});
+    stats_.messages_acked += acked_scratch_.size();
+    if (state_ == State::closing && outbox_.empty() && !bye_sent_) {
+        finish_closing(now);
+        return;
+    }
+    flush_outbox();
+}
+
+// ---- output helpers -----------------------------------------------------------
+
+void Session::emit_send(std::string&& text) {
+    ++stats_.frames_out;
+    stats_.bytes_out += text.size();
+    actions_.emplace_back(SendText{conn_, std::move(text)});
+}
+
+void Session::flush_outbox() {
+    if (conn_ == 0 || bye_sent_ || (state_ != State::ready && state_ != State::closing)) return;
+    while (Outbox::Entry* entry = outbox_.next_to_send()) {
+        if (entry->transmitted) ++stats_.frames_resent;
+        entry->transmitted = true;
+        std::string text;
+        text.reserve(entry->buf.size() + 48);
+        append_client_msg(text, entry->seq, entry->id(), entry->data());
+        emit_send(std::move(text));
+    }
+}
+
+void Session::flush_ack(TimePoint now, bool force) {
+    if (conn_ == 0 || bye_sent_ || (state_ != State::ready && state_ != State::closing)) return;
+    if (auto seq = inbox_.take_ack(now, force)) {
+        ++stats_.acks_sent;
+        emit_send(encode(Ack{*seq}));
+    }
+}
+
+// ---- timers ---------------------------------------------------------------------
+
+void Session::on_timeout(TimePoint now) {
+    auto due = [now](const std::optional<TimePoint>& t) { return t && *t <= now; };
+    if (due(connect_deadline_)) {
+        connection_ended(now, Reaction{Reaction::Kind::retry, make_error_code(errc::connect_timeout),
+                                       "no connection within the connect timeout", std::nullopt, false, true},
+                         true);
+    } else if (due(hello_deadline_)) {
+        connection_ended(now, Reaction{Reaction::Kind::retry, make_error_code(errc::auth_timeout),
+                                       "no welcome within the hello timeout", std::nullopt, false, true},
+                         true);
+    } else if (due(close_deadline_)) {
+        drop_connection(now, true);
+        set_state(now, State::closed);
+        return;
+    }
+    if (state_ == State::ready || (state_ == State::closing && !bye_sent_)) {
+        if (heartbeat_.active() && heartbeat_.liveness_deadline() <= now) {
+            connection_ended(now, Reaction{Reaction::Kind::retry, make_error_code(errc::heartbeat_timeout),
+                                           "nothing received for " + std::to_string(heartbeat_.timeout().count()) +
+                                               " ms: the connection is dead",
+                                           std::nullopt, false, true},
+                             true);
+            return;
+        }
+        if (heartbeat_.active() && heartbeat_.next_ping() <= now) {
+            ++stats_.pings_sent;
+            actions_.emplace_back(SendPing{conn_});
+            heartbeat_.on_ping_sent(now);
+        }
+        if (due(inbox_.ack_deadline())) flush_ack(now, false);
+        if (due(drain_deadline_)) finish_closing(now);
+    }
+    if (state_ == State::backoff && due(backoff_until_)) {
+        backoff_until_.reset();
+        begin_connect(now, refresh_on_connect_);
+    }
+}
+
+std::optional<TimePoint> Session::poll_timeout() const {
+    std::optional<TimePoint> next;
+    auto consider = [&next](const std::optional<TimePoint>& t) {
+        if (t && (!next || *t < *next)) next = t;
+    };
+    consider(connect_deadline_);
+    consider(hello_deadline_);
+    consider(close_deadline_);
+    if (state_ == State::backoff) consider(backoff_until_);
+    if (conn_ != 0 && (state_ == State::ready || (state_ == State::closing && !bye_sent_))) {
+        if (heartbeat_.active()) {
+            consider(heartbeat_.next_ping());
+            consider(heartbeat_.liveness_deadline());
+        }
+        consider(inbox_.ack_deadline());
+        consider(drain_deadline_);
+    }
+    return next;
+}
+
+std::optional<Action> Session::poll_action() {
+    if (actions_.empty()) return std::nullopt;
+    Action a = std::move(actions_.front());
+    actions_.pop_front();
+    return a;
+}
+
+std::optional<Event> Session::poll_event() {
+    if (events_.empty()) return std::nullopt;
+    Event e = std::move(events_.front());
+    events_.pop_front();
+    return e;
+}
+
+} // namespace tether::core

@@ -1,0 +1,113 @@
+#include "core/reactions.hpp"
+
+#include <algorithm>
+
+namespace tether::core {
+namespace {
+
+Reaction make(Reaction::Kind kind, errc e, std::string detail, std::optional<Duration> retry_after = std::nullopt) {
+    Reaction r;
+    r.kind = kind;
+    r.reason = make_error_code(e);
+    r.detail = std::move(detail);
+    r.retry_after = retry_after;
+    return r;
+}
+
+Reaction protocol(errc e, std::string detail) {
+    Reaction r = make(Reaction::Kind::retry, e, std::move(detail));
+    r.protocol_error = true;
+    return r;
+}
+
+Reaction from_http_status(const CloseInfo& info) {
+    const int s = info.http_status;
+    const std::string what = "HTTP " + std::to_string(s) + " at the upgrade";
+    if (s == 401) return make(Reaction::Kind::fail, errc::unauthorized, what);
+    if (s == 403) return make(Reaction::Kind::fail, errc::forbidden, what);
+    if (s == 404) return make(Reaction::Kind::fail, errc::not_found, what);
+    if (s == 429) return make(Reaction::Kind::retry, errc::rate_limited, what, info.retry_after);
+    if (s == 503) return make(Reaction::Kind::retry, errc::server_busy, what, info.retry_after);
+    if (s >= 500) return make(Reaction::Kind::retry, errc::server_error, what, info.retry_after);
+    // Other 4xx: the request itself is wrong; repeating it cannot help.
+    if (s >= 400) return make(Reaction::Kind::fail, errc::http_status, what);
+    // 1xx/2xx/3xx instead of 101: a broken or intercepting hop; retry.
+    return make(Reaction::Kind::retry, errc::handshake_failed, what);
+}
+
+Reaction from_close_code(const CloseInfo& info) {
+    const std::uint16_t c = info.close_code;
+    std::string what = "close " + std::to_string(c);
+    if (!info.reason.empty()) what += " (" + info.reason + ")";
+    switch (c) {
+    case 1000: // without our bye: the server ended the connection, not the session
+    case 1001:
+    case 1012: {
+        Reaction r = make(Reaction::Kind::retry_soon, errc::going_away, what);
+        r.report = false;
+        return r;
+    }
+    case 1013: return make(Reaction::Kind::retry, errc::server_busy, what);
+    case 4001: return make(Reaction::Kind::fail, errc::unauthorized, what);
+    case 4002: return make(Reaction::Kind::refresh, errc::token_expired, what);
+    case 4003: return make(Reaction::Kind::fail, errc::forbidden, what);
+    case 4009: return make(Reaction::Kind::closed, errc::session_taken_over, what);
+    case 1002:
+    case 1007:
+    case 4008: return protocol(errc::bad_frame, what);
+    case 1009: return protocol(errc::message_too_big, what);
+    default: return make(Reaction::Kind::retry, errc::transport_closed, what);
+    }
+}
+
+} // namespace
+
+const char* to_string(Reaction::Kind k) noexcept {
+    switch (k) {
+    case Reaction::Kind::retry: return "retry";
+    case Reaction::Kind::retry_soon: return "retry_soon";
+    case Reaction::Kind::refresh: return "refresh";
+    case Reaction::Kind::fail: return "fail";
+    case Reaction::Kind::closed: return "closed";
+    }
+    return "unknown";
+}
+
+Reaction classify_close(const CloseInfo& info) {
+    if (info.http_status != 0) return from_http_status(info);
+    if (info.error) {
+        const std::string detail = info.reason.empty() ? info.error.message() : info.reason;
+        if (info.error == errc::tls_verify_failed || info.error == errc::bad_url ||
+            info.error == errc::protocol_version || info.error == errc::not_found ||
+            info.error == errc::unauthorized || info.error == errc::forbidden)
+            return make(Reaction::Kind::fail, static_cast<errc>(info.error.value()), detail);
+        if (info.error == errc::message_too_big) return protocol(errc::message_too_big, detail);
+        if (info.error.category() == error_category())
+            return make(Reaction::Kind::retry, static_cast<errc>(info.error.value()), detail, info.retry_after);
+        Reaction r = make(Reaction::Kind::retry, errc::transport_closed, detail);
+        r.reason = info.error;
+        return r;
+    }
+    if (info.close_code != 0) return from_close_code(info);
+    return make(Reaction::Kind::retry, errc::transport_closed,
+                info.reason.empty() ? "connection closed without a close frame" : info.reason);
+}
+
+Reaction classify_error_frame(const ErrorFrame& f) {
+    std::string what = "server error `" + f.code + "`";
+    if (f.message) what += ": " + *f.message;
+    std::optional<Duration> retry_after;
+    if (f.retry_after_ms) retry_after = clamp_duration(Duration(static_cast<Duration::rep>(
+                               std::min<std::uint64_t>(*f.retry_after_ms, static_cast<std::uint64_t>(kMaxDuration.count())))));
+    if (f.code == "unauthorized") return make(Reaction::Kind::fail, errc::unauthorized, what);
+    if (f.code == "forbidden") return make(Reaction::Kind::fail, errc::forbidden, what);
+    if (f.code == "token_expired") return make(Reaction::Kind::refresh, errc::token_expired, what);
+    if (f.code == "server_busy") return make(Reaction::Kind::retry, errc::server_busy, what, retry_after);
+    if (f.code == "rate_limited") return make(Reaction::Kind::retry, errc::rate_limited, what, retry_after);
+    if (f.code == "session_taken_over") return make(Reaction::Kind::closed, errc::session_taken_over, what);
+    if (f.code == "protocol_version") return make(Reaction::Kind::fail, errc::protocol_version, what);
+    if (f.code == "bad_frame") return protocol(errc::bad_frame, what);
+    return make(Reaction::Kind::retry, errc::server_error, what, retry_after);
+}
+
+} // namespace tether::core

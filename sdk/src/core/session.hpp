@@ -1,0 +1,244 @@
+// Session: the sans-I/O tether.v1 client. It decides everything (when to
+// connect, what to send and re-send, when a connection is dead, how long to
+// back off) and does nothing itself: no sockets, no clocks, no threads.
+//
+// Theory of operation
+//   Inputs are method calls that carry `now`. After each input the driver
+//   drains poll_action() (things to do on the transport, in order), then
+//   poll_event() (things to tell the application), and re-arms its single
+//   timer at poll_timeout(), calling on_timeout() when it fires.
+//
+//   States: idle -> connecting -> authenticating -> ready -> (drop) -> backoff
+//   -> connecting ...; closing -> closed on a graceful close; failed when
+//   retrying cannot help (auth, wrong URL, protocol version, max attempts).
+//   closed and failed are terminal.
+//
+//   Every transport input names its ConnectionId. Only the current
+//   connection's inputs count; late events from a connection the session has
+//   already given up are ignored, so the driver needs no bookkeeping.
+//
+//   Illegal inputs (wrong state, bad argument) return an error and change
+//   nothing. Peer violations (bad frames, gaps, impossible acks) are reported
+//   as an error event, counted, and the connection is aborted and retried
+//   with backoff. Nothing throws.
+//
+// Thread safety: none. One driver thread/strand owns a Session.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "core/backoff.hpp"
+#include "core/close_info.hpp"
+#include "core/codec.hpp"
+#include "core/heartbeat.hpp"
+#include "core/inbox.hpp"
+#include "core/outbox.hpp"
+#include "core/reactions.hpp"
+#include "tether/options.hpp"
+
+namespace tether::core {
+
+enum class State { idle, connecting, authenticating, ready, backoff, closing, closed, failed };
+const char* to_string(State s) noexcept;
+
+struct SessionConfig {
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::optional<std::string> token;   // static token for hello
+    bool has_token_provider = false;    // ask via FetchToken before each connection
+    std::optional<ClientInfo> client_info;
+    HeartbeatConfig heartbeat;
+    BackoffConfig backoff;
+    OutboxConfig outbox;
+    InboxConfig inbox;
+    SessionLostPolicy on_session_lost = SessionLostPolicy::resend;
+    Duration connect_timeout{10000};
+    Duration hello_timeout{10000};
+    Duration close_timeout{2000};       // bye sent -> transport closed
+    DecodeLimits decode_limits;
+};
+
+// Empty string when the config is usable; otherwise what is wrong.
+std::string validate(const SessionConfig& config);
+
+// ---- outputs: actions for the transport -----------------------------------
+struct FetchToken { bool refresh = false; };  // answer with provide_token()
+struct OpenTransport {
+    ConnectionId id = 0;
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string subprotocol;
+};
+struct SendText { ConnectionId id = 0; std::string text; };
+struct SendPing { ConnectionId id = 0; };
+struct CloseTransport { ConnectionId id = 0; std::uint16_t code = 1000; std::string reason; };
+struct AbortTransport { ConnectionId id = 0; };
+using Action = std::variant<FetchToken, OpenTransport, SendText, SendPing, CloseTransport, AbortTransport>;
+
+// ---- outputs: events for the application -----------------------------------
+struct StateChanged {
+    State from = State::idle;
+    State to = State::idle;
+    std::error_code reason;        // why (empty for normal progress)
+    std::string detail;
+    Duration retry_in{0};          // to == backoff: the delay before the next attempt
+    std::uint32_t attempt = 0;     // to == backoff/connecting: consecutive failed attempts so far
+};
+struct MessageReceived {
+    std::uint64_t seq = 0;
+    nlohmann::json data;
+    std::optional<std::string> id;
+};
+struct MessageAcked { MessageId id = 0; };
+struct MessageFailed { MessageId id = 0; std::string message_id; std::error_code error; };
+struct SessionResumed { std::string session; std::size_t resent = 0; };
+struct SessionLost { std::string previous_session; std::string new_session; std::size_t unacked = 0; };
+struct ErrorEvent { std::error_code code; std::string detail; };
+using Event = std::variant<StateChanged, MessageReceived, MessageAcked, MessageFailed, SessionResumed, SessionLost,
+                           ErrorEvent>;
+
+struct Stats {
+    std::uint64_t connect_attempts = 0;
+    std::uint64_t connects = 0;          // transports opened
+    std::uint64_t reconnects = 0;        // ready again after having been ready
+    std::uint64_t resumes = 0;
+    std::uint64_t sessions_lost = 0;
+    std::uint64_t messages_sent = 0;     // accepted by send()
+    std::uint64_t messages_acked = 0;
+    std::uint64_t messages_failed = 0;
+    std::uint64_t messages_received = 0; // delivered to the application
+    std::uint64_t frames_resent = 0;
+    std::uint64_t duplicates_dropped = 0;
+    std::uint64_t protocol_errors = 0;   // peer violations
+    std::uint64_t unknown_frames = 0;
+    std::uint64_t caller_errors = 0;     // rejected calls (local errors)
+    std::uint64_t pings_sent = 0;
+    std::uint64_t acks_sent = 0;
+    std::uint64_t frames_in = 0;
+    std::uint64_t frames_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t outbox_depth = 0;
+    std::uint64_t outbox_bytes = 0;
+    std::uint64_t outbox_high_water = 0;
+};
+
+enum class PayloadCheck { validate, trusted };
+
+class Session {
+public:
+    // `config` must pass validate(); `rng` must outlive the session.
+    Session(SessionConfig config, Rng& rng);
+
+    // ---- application inputs ----
+    std::error_code start(TimePoint now);
+    // Queues a message (any state but closing/closed/failed). `id` is the
+    // idempotency key; empty: generated. `trusted` skips JSON validation for
+    // payloads the caller serialized itself.
+    Result<MessageId> send(TimePoint now, std::string_view data_json, std::string_view id = {},
+                           PayloadCheck check = PayloadCheck::validate);
+    // Graceful: when ready, waits up to `drain` for the outbox to be acked,
+    // flushes acks, sends bye and closes 1000. Otherwise closes at once.
+    // Messages still unacked are reported failed (errc::closed).
+    std::error_code close(TimePoint now, Duration drain);
+    std::error_code abort(TimePoint now);
+    // From backoff: connect now. From connecting/authenticating/ready: drop
+    // the current connection and reconnect at once (e.g. the network changed).
+    std::error_code reconnect_now(TimePoint now);
+    // Answer to FetchToken. std::nullopt: the provider has none.
+    std::error_code provide_token(TimePoint now, std::optional<std::string> token);
+
+    // ---- transport inputs ----
+    std::error_code on_transport_open(TimePoint now, ConnectionId id, std::string_view subprotocol);
+    std::error_code on_text(TimePoint now, ConnectionId id, std::string_view text);
+    std::error_code on_binary(TimePoint now, ConnectionId id, std::size_t bytes);
+    std::error_code on_pong(TimePoint now, ConnectionId id);
+    std::error_code on_transport_closed(TimePoint now, ConnectionId id, const CloseInfo& info);
+
+    // ---- timer ----
+    void on_timeout(TimePoint now);
+    std::optional<TimePoint> poll_timeout() const;
+
+    // ---- outputs ----
+    std::optional<Action> poll_action();
+    std::optional<Event> poll_event();
+    bool has_output() const { return !actions_.empty() || !events_.empty(); }
+
+    State state() const { return state_; }
+    Stats stats() const;
+    const std::string& session_id() const { return session_id_; }
+    ConnectionId connection() const { return conn_; }
+    std::size_t outbox_size() const { return outbox_.size(); }
+    const Heartbeat& heartbeat() const { return heartbeat_; }
+    const Backoff& backoff() const { return backoff_; }
+    std::uint64_t last_delivered_seq() const { return inbox_.last_delivered(); }
+
+private:
+    std::error_code local_error(errc e);
+    void set_state(TimePoint now, State to, std::error_code reason = {}, std::string detail = {},
+                   Duration retry_in = Duration::zero());
+    void begin_connect(TimePoint now, bool refresh_token);
+    void open_transport(TimePoint now);
+    void handle_frame(TimePoint now, ServerFrame&& frame);
+    void handle_welcome(TimePoint now, Welcome&& w);
+    void handle_msg(TimePoint now, ServerMsg&& m);
+    void handle_ack(TimePoint now, const Ack& a);
+    void protocol_violation(TimePoint now, std::error_code code, std::string detail);
+    void connection_ended(TimePoint now, Reaction r, bool abort_transport);
+    void fail_all(std::error_code reason);
+    void flush_outbox();
+    void flush_ack(TimePoint now, bool force);
+    void finish_closing(TimePoint now);
+    void drop_connection(TimePoint now, bool abort_transport);
+    void enter_backoff(TimePoint now, Duration delay, std::error_code reason, std::string detail);
+    void terminate(TimePoint now, State to, std::error_code reason, std::string detail);
+    void emit_send(std::string&& text);
+    bool is_current(ConnectionId id) const { return id != 0 && id == conn_; }
+
+    SessionConfig config_;
+    Rng& rng_;
+    State state_ = State::idle;
+
+    Backoff backoff_;
+    Heartbeat heartbeat_;
+    Outbox outbox_;
+    Inbox inbox_;
+    Stats stats_;
+
+    ConnectionId conn_ = 0;        // current connection; 0 when none
+    ConnectionId next_conn_ = 1;
+    bool awaiting_token_ = false;
+    bool token_refreshed_ = false;  // a refresh after token_expired has been tried
+    std::optional<std::string> token_;
+    bool was_ready_ = false;        // ready at least once (for the reconnects counter)
+    bool resume_requested_ = false;
+    bool refresh_on_connect_ = false; // next connect asks for a fresh token
+    bool token_refresh_pending_ = false; // the outstanding FetchToken is a refresh
+    bool bye_sent_ = false;
+
+    std::string session_id_;
+    std::string resume_token_;
+
+    std::string id_prefix_;         // generated message ids: prefix + counter
+    MessageId next_local_id_ = 1;
+    std::vector<MessageId> acked_scratch_;
+
+    // The timer table: every deadline the session can wait for.
+    std::optional<TimePoint> connect_deadline_;
+    std::optional<TimePoint> hello_deadline_;
+    std::optional<TimePoint> backoff_until_;
+    std::optional<TimePoint> drain_deadline_;
+    std::optional<TimePoint> close_deadline_;
+
+    std::deque<Action> actions_;
+    std::deque<Event> events_;
+};
+
+} // namespace tether::core
