@@ -1,0 +1,524 @@
+#include "hub.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <variant>
+
+#include "core/codec.hpp"
+#include "tether/error.hpp"
+
+namespace tether::chat {
+namespace {
+
+constexpr std::uint16_t kCloseNormal = 1000;
+constexpr std::uint16_t kCloseGoingAway = 1001;
+constexpr std::uint16_t kCloseProtocolError = 1002;
+constexpr std::uint16_t kCloseUnauthorized = 4001;
+constexpr std::uint16_t kCloseTokenExpired = 4002;
+constexpr std::uint16_t kCloseBadFrame = 4008;
+constexpr std::uint16_t kCloseTakenOver = 4009;
+
+// A virtual-time jump (or a stalled loop) must not make a session emit an
+// unbounded burst of pushes in one call.
+constexpr int kMaxPushBurst = 1000;
+
+// Resume tokens are secrets: compare without an early exit.
+bool constant_time_equal(const std::string& a, const std::string& b) {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+    return diff == 0;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& value) {
+    return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+std::optional<TimePoint> earliest(std::optional<TimePoint> a, std::optional<TimePoint> b) {
+    if (!a) return b;
+    if (!b) return a;
+    return std::min(*a, *b);
+}
+
+Millis clamp(Millis d) { return core::clamp_duration(d); }
+
+} // namespace
+
+Hub::Hub(HubOptions options, std::function<std::string()> make_secret)
+    : options_(std::move(options)), make_secret_(std::move(make_secret)) {
+    options_.heartbeat = clamp(options_.heartbeat);
+    options_.session_ttl = clamp(options_.session_ttl);
+    options_.push_interval = clamp(options_.push_interval);
+    options_.ack_batch_delay = clamp(options_.ack_batch_delay);
+    options_.hello_timeout = clamp(options_.hello_timeout);
+    if (options_.ack_batch_count == 0) options_.ack_batch_count = 1;
+}
+
+// ---------------------------------------------------------------- inputs
+
+void Hub::on_open(ConnId conn, TimePoint now) {
+    if (conn == 0 || conns_.count(conn) != 0) return;
+    Conn& c = conns_[conn];
+    c.id = conn;
+    c.opened = now;
+    c.last_inbound = now;
+    if (options_.heartbeat.count() > 0) c.next_ping = now + options_.heartbeat;
+    ++stats_.connections_total;
+    ++stats_.connections_open;
+    if (shutting_down_) {
+        close_conn(c, kCloseGoingAway, "going away", now);
+        return;
+    }
+    rearm(c);
+}
+
+void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
+    Conn* c = find_conn(conn);
+    if (c == nullptr || c->state == ConnState::closing) return;
+    c->last_inbound = now;
+
+    core::DecodeLimits limits;
+    limits.max_bytes = options_.max_message_bytes;
+    auto decoded = core::decode_client_frame(text, limits);
+    if (!decoded) {
+        if (decoded.error() == make_error_code(errc::protocol_version))
+            protocol_error(*c, "protocol_version", kCloseProtocolError, decoded.detail(), now);
+        else
+            protocol_error(*c, "bad_frame", kCloseBadFrame, decoded.error().message() + ": " + decoded.detail(),
+                           now);
+        return;
+    }
+    core::ClientFrame& frame = decoded.value();
+
+    if (std::holds_alternative<core::UnknownFrame>(frame)) {
+        ++stats_.unknown_frames; // forward compatibility: ignored, even before hello
+        return;
+    }
+    if (c->state == ConnState::awaiting_hello) {
+        if (const auto* hello = std::get_if<core::Hello>(&frame))
+            handle_hello(*c, *hello, now);
+        else
+            protocol_error(*c, "bad_frame", kCloseBadFrame, "a frame before hello", now);
+        return;
+    }
+
+    Session* s = session_of(*c);
+    if (s == nullptr) return; // cannot happen: attached connections have a session
+    if (std::holds_alternative<core::Hello>(frame)) {
+        protocol_error(*c, "bad_frame", kCloseBadFrame, "second hello", now);
+    } else if (auto* msg = std::get_if<core::ClientMsg>(&frame)) {
+        handle_msg(*c, *s, msg->seq, msg->id, msg->data_json, now);
+    } else if (const auto* ack = std::get_if<core::Ack>(&frame)) {
+        handle_ack(*c, *s, ack->seq, now);
+    } else if (std::holds_alternative<core::Bye>(frame)) {
+        // The client ends the session for good: free it, then close 1000.
+        flush_ack(*s);
+        c->session = 0;
+        s->conn = 0;
+        destroy_session(s->key);
+        close_conn(*c, kCloseNormal, "bye", now);
+    }
+}
+
+void Hub::on_binary(ConnId conn, TimePoint now) {
+    Conn* c = find_conn(conn);
+    if (c == nullptr || c->state == ConnState::closing) return;
+    c->last_inbound = now;
+    protocol_error(*c, "bad_frame", kCloseBadFrame, "binary frames are not allowed in tether.v1", now);
+}
+
+void Hub::on_activity(ConnId conn, TimePoint now) {
+    if (Conn* c = find_conn(conn)) c->last_inbound = now;
+}
+
+void Hub::on_closed(ConnId conn, TimePoint now) {
+    Conn* c = find_conn(conn);
+    if (c == nullptr) return;
+    if (Session* s = session_of(*c)) detach(*s, now);
+    disarm(c->armed, TimerOwner::conn, c->id);
+    conns_.erase(conn);
+    --stats_.connections_open;
+}
+
+void Hub::shutdown(TimePoint now) {
+    shutting_down_ = true;
+    for (auto& [id, c] : conns_) close_conn(c, kCloseGoingAway, "going away", now);
+}
+
+std::vector<Action> Hub::take_actions() {
+    std::vector<Action> out;
+    out.swap(actions_);
+    return out;
+}
+
+// ---------------------------------------------------------------- protocol
+
+void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
+    const bool auth = options_.check_hello_token && (!options_.tokens.empty() || !options_.expired_tokens.empty());
+    if (auth) {
+        const std::string token = hello.token.value_or(std::string{});
+        if (hello.token && contains(options_.expired_tokens, token)) {
+            ++stats_.auth_failures;
+            const core::ErrorFrame err{"token_expired", std::string("token expired"), std::nullopt};
+            close_conn(c, kCloseTokenExpired, "token_expired", now, &err);
+            return;
+        }
+        if (!options_.tokens.empty() && (!hello.token || !contains(options_.tokens, token))) {
+            ++stats_.auth_failures;
+            const core::ErrorFrame err{"unauthorized", std::string(hello.token ? "unknown token" : "token required"),
+                                       std::nullopt};
+            close_conn(c, kCloseUnauthorized, "unauthorized", now, &err);
+            return;
+        }
+    }
+
+    if (hello.resume) {
+        const core::ResumeRequest& r = *hello.resume;
+        auto it = session_ids_.find(r.session);
+        Session* s = it == session_ids_.end() ? nullptr : find_session(it->second);
+        if (s != nullptr && s->expires && *s->expires <= now) {
+            ++stats_.sessions_expired; // its timer has not run yet; the TTL is over all the same
+            destroy_session(s->key);
+            s = nullptr;
+        }
+        // A wrong token leaves the session alone: its id alone proves nothing.
+        if (s != nullptr && constant_time_equal(s->resume_token, r.resume_token)) {
+            if (s->conn != 0) {
+                if (Conn* old = find_conn(s->conn)) {
+                    ++stats_.takeovers;
+                    close_conn(*old, kCloseTakenOver, "session_taken_over", now);
+                }
+            }
+            // Every msg in (r.last_seq, out_last] must still be in the buffer,
+            // which holds the contiguous range ending at out_last.
+            const bool replayable = r.last_seq <= s->out_last && s->out_last - r.last_seq <= s->replay.size();
+            if (replayable) {
+                ++stats_.resumes;
+                attach(c, *s, true, r.last_seq);
+                return;
+            }
+            destroy_session(s->key); // the owner moves to a new session; this one can never resume
+        }
+        ++stats_.resume_misses;
+    }
+    attach(c, create_session(now), false, 0);
+}
+
+void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id, const std::string& data_json,
+                     TimePoint now) {
+    if (seq <= s.in_last) {
+        ++stats_.msgs_in_duplicate; // not processed again, but acked again
+    } else if (seq == s.in_last + 1) {
+        s.in_last = seq;
+        ++stats_.msgs_in;
+        app_receive(s, id, data_json, now);
+    } else {
+        protocol_error(c, "bad_frame", kCloseBadFrame,
+                       "seq gap: expected " + std::to_string(s.in_last + 1) + ", got " + std::to_string(seq), now);
+        return;
+    }
+    ++s.ack_pending;
+    if (s.ack_pending >= options_.ack_batch_count) {
+        flush_ack(s);
+    } else if (!s.ack_due) {
+        s.ack_due = now + options_.ack_batch_delay;
+        rearm(s);
+    }
+}
+
+void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
+    if (seq > s.out_last) {
+        protocol_error(c, "bad_frame", kCloseBadFrame,
+                       "ack " + std::to_string(seq) + " beyond last sent " + std::to_string(s.out_last), now);
+        return;
+    }
+    trim_replay(s, seq);
+}
+
+void Hub::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint) {
+    nlohmann::json data = nlohmann::json::parse(data_json, nullptr, false);
+    if (data.is_discarded()) return; // the codec validated it; defensive only
+
+    if (options_.echo) {
+        nlohmann::json reply = nlohmann::json::object();
+        reply["echo"] = std::move(data);
+        reply["id"] = id;
+        send_server_msg(s, std::move(reply), id);
+        return;
+    }
+
+    // Rooms: {"room": R} joins R; {"room": R, "text": ...} also relays the
+    // whole data to every member, sender included, with the original id.
+    if (!data.is_object()) return;
+    // Through the object_t map: json::find()'s iterator trips -Wnull-dereference.
+    const auto& fields = data.get_ref<const nlohmann::json::object_t&>();
+    auto room_it = fields.find("room");
+    if (room_it == fields.end() || !room_it->second.is_string()) return;
+    const std::string room = room_it->second.get_ref<const std::string&>();
+    s.rooms.insert(room);
+    std::set<SessionKey>& members = rooms_[room];
+    members.insert(s.key);
+    if (fields.count("text") == 0) return;
+    for (SessionKey key : members)
+        if (Session* member = find_session(key)) send_server_msg(*member, data, id);
+}
+
+// ---------------------------------------------------------------- sessions
+
+Hub::Session& Hub::create_session(TimePoint now) {
+    std::string id = make_secret_();
+    while (id.empty() || session_ids_.count(id) != 0) id = make_secret_();
+    const SessionKey key = next_session_key_++;
+    Session& s = sessions_[key];
+    s.key = key;
+    s.id = std::move(id);
+    session_ids_[s.id] = key;
+    if (options_.push_interval.count() > 0) s.next_push = now + options_.push_interval;
+    ++stats_.sessions_created;
+    ++stats_.sessions_open;
+    return s;
+}
+
+void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq) {
+    c.state = ConnState::attached;
+    c.session = s.key;
+    s.conn = c.id;
+    s.expires.reset();
+    s.resume_token = make_secret_(); // rotated on every welcome
+    if (resumed) trim_replay(s, client_last_seq); // the client has delivered these
+
+    core::Welcome w;
+    w.session = s.id;
+    w.resume_token = s.resume_token;
+    w.resumed = resumed;
+    w.last_seq = resumed ? s.in_last : 0;
+    w.heartbeat_ms = static_cast<std::uint64_t>(options_.heartbeat.count());
+    w.session_ttl_ms = static_cast<std::uint64_t>(options_.session_ttl.count());
+    send(c.id, core::encode(w));
+    // welcome.last_seq tells the client everything it needs: it is an ack.
+    s.in_acked = s.in_last;
+    s.ack_pending = 0;
+    s.ack_due.reset();
+
+    for (const Replayed& m : s.replay) {
+        send(c.id, m.text);
+        ++stats_.msgs_out;
+        ++stats_.msgs_replayed;
+    }
+    rearm(s);
+    rearm(c);
+}
+
+void Hub::detach(Session& s, TimePoint now) {
+    s.conn = 0;
+    s.expires = now + options_.session_ttl;
+    // Unsent acks are moot: the next welcome carries last_seq.
+    s.ack_pending = 0;
+    s.ack_due.reset();
+    rearm(s);
+}
+
+void Hub::destroy_session(SessionKey key) {
+    Session* s = find_session(key);
+    if (s == nullptr) return;
+    for (const std::string& room : s->rooms) {
+        auto it = rooms_.find(room);
+        if (it == rooms_.end()) continue;
+        it->second.erase(key);
+        if (it->second.empty()) rooms_.erase(it);
+    }
+    if (s->conn != 0)
+        if (Conn* c = find_conn(s->conn)) c->session = 0;
+    disarm(s->armed, TimerOwner::session, key);
+    session_ids_.erase(s->id);
+    sessions_.erase(key);
+    --stats_.sessions_open;
+}
+
+void Hub::send_server_msg(Session& s, nlohmann::json data, const std::optional<std::string>& id) {
+    core::ServerMsg m;
+    m.seq = ++s.out_last;
+    m.data = std::move(data);
+    m.id = id;
+    std::string text = core::encode(m);
+    if (s.conn != 0) {
+        send(s.conn, text);
+        ++stats_.msgs_out;
+    }
+    s.replay.push_back(Replayed{m.seq, std::move(text)});
+    if (s.replay.size() > options_.replay_buffer) {
+        s.replay.pop_front(); // a resume from before this seq will now fail
+        ++stats_.replay_dropped;
+    }
+}
+
+void Hub::flush_ack(Session& s) {
+    if (s.ack_pending == 0 || s.conn == 0) return;
+    send(s.conn, core::encode(core::Ack{s.in_last}));
+    ++stats_.acks_out;
+    s.in_acked = s.in_last;
+    s.ack_pending = 0;
+    if (s.ack_due) {
+        s.ack_due.reset();
+        rearm(s);
+    }
+}
+
+void Hub::trim_replay(Session& s, std::uint64_t upto) {
+    while (!s.replay.empty() && s.replay.front().seq <= upto) s.replay.pop_front();
+}
+
+// ---------------------------------------------------------------- connections
+
+void Hub::close_conn(Conn& c, std::uint16_t code, const std::string& reason, TimePoint now,
+                     const core::ErrorFrame* error) {
+    if (c.state == ConnState::closing) return;
+    if (Session* s = session_of(c)) {
+        flush_ack(*s); // acks go out before a close, and before an error frame
+        detach(*s, now);
+    }
+    if (error != nullptr) send(c.id, core::encode(*error));
+    c.state = ConnState::closing;
+    c.session = 0;
+    disarm(c.armed, TimerOwner::conn, c.id);
+    Action a;
+    a.kind = Action::Kind::close;
+    a.conn = c.id;
+    a.text = reason;
+    a.code = code;
+    actions_.push_back(std::move(a));
+}
+
+void Hub::protocol_error(Conn& c, const char* code, std::uint16_t close_code, std::string message, TimePoint now) {
+    if (c.state == ConnState::closing) return;
+    ++stats_.bad_frames;
+    const core::ErrorFrame err{code, std::move(message), std::nullopt};
+    close_conn(c, close_code, code, now, &err);
+}
+
+void Hub::send(ConnId conn, std::string text) {
+    Action a;
+    a.kind = Action::Kind::send_text;
+    a.conn = conn;
+    a.text = std::move(text);
+    actions_.push_back(std::move(a));
+}
+
+Hub::Conn* Hub::find_conn(ConnId id) {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? nullptr : &it->second;
+}
+
+Hub::Session* Hub::find_session(SessionKey key) {
+    auto it = sessions_.find(key);
+    return it == sessions_.end() ? nullptr : &it->second;
+}
+
+Hub::Session* Hub::session_of(Conn& c) { return c.session == 0 ? nullptr : find_session(c.session); }
+
+// ---------------------------------------------------------------- timers
+
+std::optional<TimePoint> Hub::next_timeout() const {
+    if (timers_.empty()) return std::nullopt;
+    return std::get<0>(*timers_.begin());
+}
+
+void Hub::on_timeout(TimePoint now) {
+    while (!timers_.empty() && std::get<0>(*timers_.begin()) <= now) {
+        const TimerEntry entry = *timers_.begin();
+        timers_.erase(timers_.begin());
+        const std::uint64_t key = std::get<2>(entry);
+        if (std::get<1>(entry) == TimerOwner::conn) {
+            if (Conn* c = find_conn(key)) {
+                c->armed.reset();
+                fire(*c, now);
+            }
+        } else if (Session* s = find_session(key)) {
+            s->armed.reset();
+            fire(*s, now);
+        }
+    }
+}
+
+void Hub::rearm(Conn& c) {
+    std::optional<TimePoint> want;
+    if (c.state != ConnState::closing) {
+        want = c.next_ping;
+        if (options_.heartbeat.count() > 0) want = earliest(want, c.last_inbound + 2 * options_.heartbeat);
+        if (c.state == ConnState::awaiting_hello) want = earliest(want, c.opened + options_.hello_timeout);
+    }
+    arm(c.armed, want, TimerOwner::conn, c.id);
+}
+
+void Hub::rearm(Session& s) {
+    arm(s.armed, earliest(earliest(s.expires, s.ack_due), s.next_push), TimerOwner::session, s.key);
+}
+
+// An entry that fires earlier than needed is harmless (fire() recomputes), so
+// a deadline that moved later keeps its entry: liveness moves on every inbound
+// frame and must not cost a set update each time.
+void Hub::arm(std::optional<TimePoint>& armed, std::optional<TimePoint> want, TimerOwner owner, std::uint64_t key) {
+    if (!want) {
+        disarm(armed, owner, key);
+        return;
+    }
+    if (armed && *armed <= *want) return;
+    disarm(armed, owner, key);
+    timers_.emplace(*want, owner, key);
+    armed = want;
+}
+
+void Hub::disarm(std::optional<TimePoint>& armed, TimerOwner owner, std::uint64_t key) {
+    if (!armed) return;
+    timers_.erase(TimerEntry{*armed, owner, key});
+    armed.reset();
+}
+
+void Hub::fire(Conn& c, TimePoint now) {
+    if (c.state == ConnState::closing) return;
+    if (c.state == ConnState::awaiting_hello && now >= c.opened + options_.hello_timeout) {
+        protocol_error(c, "bad_frame", kCloseBadFrame, "no hello in time", now);
+        return;
+    }
+    if (options_.heartbeat.count() > 0 && now >= c.last_inbound + 2 * options_.heartbeat) {
+        // Half-open link: a close handshake would only wait out its timeout.
+        ++stats_.liveness_timeouts;
+        if (Session* s = session_of(c)) detach(*s, now);
+        c.state = ConnState::closing;
+        c.session = 0;
+        Action a;
+        a.kind = Action::Kind::terminate;
+        a.conn = c.id;
+        actions_.push_back(std::move(a));
+        return;
+    }
+    if (c.next_ping && now >= *c.next_ping) {
+        Action a;
+        a.kind = Action::Kind::ping;
+        a.conn = c.id;
+        actions_.push_back(std::move(a));
+        c.next_ping = now + options_.heartbeat;
+    }
+    rearm(c);
+}
+
+void Hub::fire(Session& s, TimePoint now) {
+    if (s.expires && now >= *s.expires) {
+        ++stats_.sessions_expired;
+        destroy_session(s.key);
+        return;
+    }
+    if (s.ack_due && now >= *s.ack_due) flush_ack(s);
+    if (s.next_push) {
+        for (int i = 0; i < kMaxPushBurst && *s.next_push <= now; ++i) {
+            ++s.push_count;
+            send_server_msg(s, nlohmann::json{{"push", s.push_count}}, std::nullopt);
+            *s.next_push += options_.push_interval;
+        }
+        if (*s.next_push <= now) s.next_push = now + options_.push_interval;
+    }
+    rearm(s);
+}
+
+} // namespace tether::chat
