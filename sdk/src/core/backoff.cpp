@@ -15,6 +15,7 @@ Duration Backoff::ceiling(std::uint32_t n) const {
 }
 
 Duration Backoff::next_delay(Rng& rng, std::optional<Duration> retry_after) {
+    last_stable_ = false;
     const Duration cap = ceiling(failures_);
     if (failures_ != UINT32_MAX) ++failures_;
     const auto jitter = static_cast<Duration::rep>(uniform_inclusive(rng, static_cast<std::uint64_t>(cap.count())));
@@ -23,13 +24,15 @@ Duration Backoff::next_delay(Rng& rng, std::optional<Duration> retry_after) {
     return clamp_duration(delay);
 }
 
-Duration Backoff::short_delay(Rng& rng) const {
+Duration Backoff::short_delay(Rng& rng) {
+    last_stable_ = false;
     const auto base = std::max<Duration::rep>(0, config_.base.count());
     return Duration(static_cast<Duration::rep>(uniform_inclusive(rng, static_cast<std::uint64_t>(base))));
 }
 
 void Backoff::on_ready_ended(TimePoint now) {
-    if (ready_since_ && now - *ready_since_ >= config_.stable_after) failures_ = 0;
+    last_stable_ = ready_since_ && now - *ready_since_ >= config_.stable_after;
+    if (last_stable_) failures_ = 0;
     ready_since_.reset();
 }
 

@@ -34,7 +34,7 @@ public:
 
     // Delay for a drop that is not a failure (server going away / restart):
     // uniform(0, base), the counter is unchanged.
-    Duration short_delay(Rng& rng) const;
+    Duration short_delay(Rng& rng);
 
     // Max attempts reached: the next failure must not be retried.
     bool exhausted() const { return config_.max_attempts != 0 && failures_ >= config_.max_attempts; }
@@ -42,6 +42,9 @@ public:
     void on_ready(TimePoint now) { ready_since_ = now; }
     // A connection that was ready ended at `now`; resets n if it was stable.
     void on_ready_ended(TimePoint now);
+    // The connection that just ended had been ready for stable_after. Each
+    // delay consumes it, so only one quick return follows one stable connection.
+    bool last_ready_was_stable() const { return last_stable_; }
     void reset() { failures_ = 0; }
 
     std::uint32_t failures() const { return failures_; }
@@ -51,6 +54,7 @@ private:
     BackoffConfig config_;
     std::uint32_t failures_ = 0;
     std::optional<TimePoint> ready_since_;
+    bool last_stable_ = false;
 };
 
 } // namespace tether::core

@@ -4,7 +4,8 @@
 // Theory of operation (decode):
 //   1. size check, then a linear pre-scan of bracket nesting that skips JSON
 //      strings: a 100,000-deep `[[[[` is refused here, before nlohmann's
-//      parser could recurse or allocate a deep DOM;
+//      parser could recurse or allocate a deep DOM (it also refuses NUL
+//      outside strings, see prescan());
 //   2. exactly one nlohmann parse (allow_exceptions=false) into a DOM whose
 //      strings and `data` value are then moved, not copied, into the struct;
 //   3. field checks. The first failure wins and its detail names the field
@@ -144,11 +145,18 @@ constexpr std::size_t kNumberRoom = 24;
 // ---------------------------------------------------------------------------
 // Pre-parse checks
 
-// True if bracket nesting never exceeds max_depth. One linear pass, no
-// allocation; brackets inside strings do not count, and a backslash inside a
-// string skips the next byte (so `"\\"` ends where it should). Malformed
-// input is left to the parser: this only bounds what the parser will see.
-bool depth_within(std::string_view text, std::size_t max_depth) noexcept {
+enum class Prescan { ok, too_deep, nul_byte };
+
+// One linear pass before parsing, no allocation:
+//   - bracket nesting must not exceed max_depth. Brackets inside strings do
+//     not count, and a backslash inside a string skips the next byte (so
+//     `"\\"` ends where it should);
+//   - no NUL byte outside strings: nlohmann's lexer takes NUL for the end of
+//     input, so `{...}\0garbage` would otherwise be accepted and, through
+//     validate_json_value, reach a stricter peer as a poisoned frame. (Raw
+//     NUL inside a string is rejected by the lexer itself.)
+// Other malformed input is left to the parser: this only bounds what it sees.
+Prescan prescan(std::string_view text, std::size_t max_depth) noexcept {
     std::size_t depth = 0;
     const char* p = text.data();
     const char* const end = p + text.size();
@@ -164,12 +172,14 @@ bool depth_within(std::string_view text, std::size_t max_depth) noexcept {
                 }
             }
         } else if (c == '[' || c == '{') {
-            if (++depth > max_depth) return false;
+            if (++depth > max_depth) return Prescan::too_deep;
         } else if ((c == ']' || c == '}') && depth > 0) {
             --depth;
+        } else if (c == '\0') {
+            return Prescan::nul_byte;
         }
     }
-    return true;
+    return Prescan::ok;
 }
 
 // SAX handler that accepts everything and keeps nlohmann's error message.
@@ -333,8 +343,11 @@ Result<Envelope> parse_envelope(std::string_view text, const DecodeLimits& limit
         return fail(errc::frame_too_large, "frame: " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                                                std::to_string(limits.max_bytes));
     }
-    if (!depth_within(text, limits.max_depth)) {
+    switch (prescan(text, limits.max_depth)) {
+    case Prescan::ok: break;
+    case Prescan::too_deep:
         return fail(errc::frame_too_deep, "frame: nested deeper than " + std::to_string(limits.max_depth));
+    case Prescan::nul_byte: return fail(errc::frame_invalid_json, "frame: invalid JSON: NUL byte outside a string");
     }
     root = json::parse(text.data(), text.data() + text.size(), nullptr, /*allow_exceptions=*/false);
     if (root.is_discarded()) {
@@ -526,8 +539,11 @@ std::error_code validate_json_value(std::string_view text, const DecodeLimits& l
             return result(errc::message_too_large, std::to_string(text.size()) + " bytes exceeds the limit of " +
                                                        std::to_string(limits.max_bytes));
         }
-        if (!depth_within(text, limits.max_depth)) {
+        switch (prescan(text, limits.max_depth)) {
+        case Prescan::ok: break;
+        case Prescan::too_deep:
             return result(errc::frame_too_deep, "nested deeper than " + std::to_string(limits.max_depth));
+        case Prescan::nul_byte: return result(errc::invalid_json, "NUL byte outside a string");
         }
         std::string why;
         if (sax_accept(text, why)) return {};
@@ -570,8 +586,9 @@ std::string encode(const ClientMsg& f) {
 
 std::string encode(const Hello& f) {
     std::string out;
-    out.reserve(64 + (f.token ? f.token->size() : 0) + (f.client ? f.client->name.size() + f.client->version.size() : 0) +
-                (f.resume ? f.resume->session.size() + f.resume->resume_token.size() + kNumberRoom : 0) + 64);
+    out.reserve(128 + (f.token ? f.token->size() : 0) +
+                (f.client ? f.client->name.size() + f.client->version.size() : 0) +
+                (f.resume ? f.resume->session.size() + f.resume->resume_token.size() + kNumberRoom : 0));
     out += R"({"type":"hello","v":)";
     append_u64(out, static_cast<std::uint64_t>(kProtocolVersion));
     if (f.token) {

@@ -56,7 +56,8 @@ Reaction from_close_code(const CloseInfo& info) {
     case 1007:
     case 4008: return protocol(errc::bad_frame, what);
     case 1009: return protocol(errc::message_too_big, what);
-    default: return make(Reaction::Kind::retry, errc::transport_closed, what);
+    case 1006: return make(Reaction::Kind::retry, errc::transport_closed, what);
+    default: return make(Reaction::Kind::retry, errc::server_error, what); // 1011, 1014, unknown 4xxx, ...
     }
 }
 

@@ -274,8 +274,14 @@ void Session::connection_ended(TimePoint now, Reaction r, bool abort_transport) 
         enter_backoff(now, Duration::zero(), r.reason, r.detail);
         return;
     case Reaction::Kind::retry_soon:
-        enter_backoff(now, backoff_.short_delay(rng_), r.reason, r.detail);
-        return;
+        // A server restart after a stable connection: come back quickly, not
+        // a failure. A server that keeps closing young connections gets the
+        // normal backoff, so "welcome, close, welcome, close" cannot spin.
+        if (backoff_.last_ready_was_stable()) {
+            enter_backoff(now, backoff_.short_delay(rng_), r.reason, r.detail);
+            return;
+        }
+        [[fallthrough]];
     case Reaction::Kind::retry: {
         const Duration delay = backoff_.next_delay(rng_, r.retry_after);
         if (backoff_.exhausted()) {

@@ -9,10 +9,11 @@ std::uint64_t uniform_inclusive(Rng& rng, std::uint64_t bound) {
     const std::uint64_t range = bound + 1;
     // Rejection sampling: discard the top sliver that would bias the modulo.
     const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - (std::numeric_limits<std::uint64_t>::max() % range);
-    for (;;) {
-        const std::uint64_t x = rng.next_u64();
-        if (x < limit) return x % range;
-    }
+    // Bounded, so a degenerate Rng (a constant, in tests) cannot spin us;
+    // after 64 rejections the modulo bias is irrelevant anyway.
+    std::uint64_t x = rng.next_u64();
+    for (int tries = 0; x >= limit && tries < 64; ++tries) x = rng.next_u64();
+    return x % range;
 }
 
 std::uint64_t SplitMix64::next_u64() {

@@ -1,0 +1,183 @@
+// tether::Client — a WebSocket conversation that survives disconnects.
+//
+// The client connects, authenticates, and keeps the session alive: it
+// reconnects with jittered backoff, resumes the session, and re-sends every
+// message the server has not acknowledged, so that while the session can be
+// resumed nothing is lost, duplicated or reordered. See docs/getting-started.md.
+//
+// Thread safety: every member function may be called from any thread,
+// concurrently. Callbacks run on the client's io thread (one at a time, in
+// order) with no SDK lock held, so they may call back into the client.
+// Destroying the client from inside its own callback is safe: no further
+// callback runs, and the destructor does not wait for itself. From any other
+// thread the destructor waits for a running callback to finish, and no
+// callback runs after it returns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tether/error.hpp"
+#include "tether/options.hpp"
+#include "tether/version.hpp"
+
+namespace tether {
+
+using MessageId = std::uint64_t; // local handle for a sent message; never 0
+
+enum class State { idle, connecting, authenticating, ready, backoff, closing, closed, failed };
+const char* to_string(State s) noexcept;
+
+struct StateChange {
+    State from = State::idle;
+    State to = State::idle;
+    std::error_code reason; // why, when it was not normal progress
+    std::string detail;
+    Milliseconds retry_in{0}; // to == backoff: delay before the next attempt
+    std::uint32_t attempt = 0; // consecutive failed attempts so far
+};
+
+struct Message {
+    std::uint64_t seq = 0;
+    nlohmann::json data;
+    std::optional<std::string> id; // the originating message id, when the server relays one
+};
+
+struct SessionLostInfo {
+    std::string previous_session;
+    std::string new_session;
+    std::size_t unacked = 0; // messages re-sent (policy resend) or failed (policy fail)
+};
+
+struct Stats {
+    std::uint64_t connect_attempts = 0, connects = 0, reconnects = 0, resumes = 0, sessions_lost = 0;
+    std::uint64_t messages_sent = 0, messages_acked = 0, messages_failed = 0, messages_received = 0;
+    std::uint64_t frames_resent = 0, duplicates_dropped = 0, protocol_errors = 0, unknown_frames = 0;
+    std::uint64_t caller_errors = 0, pings_sent = 0, acks_sent = 0;
+    std::uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+    std::uint64_t outbox_depth = 0, outbox_bytes = 0, outbox_high_water = 0;
+};
+
+// Callbacks; any may be empty. They run on the io thread, never concurrently.
+struct Callbacks {
+    std::function<void(const StateChange&)> on_state;
+    std::function<void(const Message&)> on_message;
+    std::function<void(MessageId)> on_acked;
+    std::function<void(MessageId, const std::string& message_id, std::error_code)> on_failed;
+    std::function<void(const std::string& session)> on_resumed;
+    std::function<void(const SessionLostInfo&)> on_session_lost;
+    std::function<void(std::error_code, const std::string& detail)> on_error;
+};
+
+class EventLoop;
+
+struct ClientOptions {
+    std::string url; // ws://host:port/path or wss://...
+    std::vector<std::pair<std::string, std::string>> headers; // extra upgrade headers
+    std::optional<std::string> token;  // sent in hello
+    TokenProvider token_provider;      // overrides `token`: asked before each connection
+    std::string client_name = "tether-cpp";
+    std::string client_version = TETHER_VERSION_STRING;
+
+    HeartbeatOptions heartbeat;
+    BackoffOptions backoff;
+    OutboxOptions outbox;
+    AckOptions acks;
+    TimeoutOptions timeouts;
+    TlsOptions tls;
+    ProxyOptions proxy;
+    std::size_t max_inbound_message_bytes = 16 * 1024 * 1024;
+
+    LogSink log;                     // empty: logs are dropped
+    LogLevel log_level = LogLevel::info;
+
+    // Share one io thread (or the application's asio::io_context, see
+    // tether/asio.hpp) among many clients. Empty: the client runs its own.
+    std::shared_ptr<EventLoop> loop;
+
+    Callbacks callbacks;
+};
+
+// An io thread (or an application io_context) that clients run on.
+// Thread safety: safe from any thread; it lives as long as any client uses it.
+class EventLoop {
+public:
+    // Starts one io thread, which stops when the last reference goes away.
+    static std::shared_ptr<EventLoop> create();
+    ~EventLoop();
+
+    struct Impl;
+    explicit EventLoop(std::unique_ptr<Impl> impl);
+    Impl& impl() { return *impl_; }
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// The outcome of send(): a message id, or why the message was refused.
+struct SendResult {
+    MessageId id = 0;
+    std::error_code error;
+    std::string detail;
+    explicit operator bool() const noexcept { return !error; }
+};
+
+class Client {
+public:
+    // Throws std::system_error (errc::invalid_argument, with the reason) for
+    // invalid options. Use create() to get the error without exceptions.
+    explicit Client(ClientOptions options);
+    static std::unique_ptr<Client> create(ClientOptions options, std::error_code& ec, std::string* detail = nullptr);
+    ~Client();
+
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    // Starts connecting; afterwards the client reconnects by itself.
+    std::error_code connect();
+
+    // Queues a message; it goes out as soon as the session is ready and is
+    // re-sent until acknowledged. Works in every state but closing/closed/
+    // failed. `message_id`: an idempotency key; empty generates one.
+    SendResult send(const nlohmann::json& data, std::string_view message_id = {});
+    // The same for JSON text the caller serialized; it is validated.
+    SendResult send_json(std::string_view json_text, std::string_view message_id = {});
+
+    // Graceful: waits (asynchronously) up to `drain` for the outbox to be
+    // acknowledged, then says bye and closes; remaining messages fail with
+    // errc::closed. Watch on_state for closed, or use wait_until_terminal().
+    std::error_code close(std::optional<Milliseconds> drain = std::nullopt);
+    // Immediate: drops the connection, fails queued messages, state closed.
+    std::error_code abort();
+    // Skip the backoff wait (e.g. the OS says the network is back), or
+    // replace the current connection with a fresh one.
+    std::error_code reconnect_now();
+    // Cuts the transport as a network failure would (QA and tests); the
+    // client then reconnects and resumes as usual.
+    std::error_code simulate_network_drop();
+
+    State state() const;
+    Stats stats() const;
+    std::string session_id() const;
+
+    // Blocks until the state is closed or failed, or the timeout passes.
+    // Returns the state reached. Must not be called from a callback.
+    State wait_until_terminal(Milliseconds timeout) const;
+
+    class Impl;
+
+private:
+    std::shared_ptr<Impl> impl_;
+};
+
+} // namespace tether
