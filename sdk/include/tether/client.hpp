@@ -114,6 +114,9 @@ class EventLoop {
 public:
     // Starts one io thread, which stops when the last reference goes away.
     static std::shared_ptr<EventLoop> create();
+    // Wraps an asio::io_context* the application runs (see tether/asio.hpp,
+    // which offers the typed overload). The context must outlive the loop.
+    static std::shared_ptr<EventLoop> wrap_native(void* asio_io_context);
     ~EventLoop();
 
     struct Impl;

@@ -1,0 +1,17 @@
+// Optional: run clients on an asio::io_context the application owns, so many
+// clients share its threads. Including this header pulls in standalone Asio.
+//
+// Thread safety: as EventLoop.
+#pragma once
+
+#include <asio/io_context.hpp>
+
+#include "tether/client.hpp"
+
+namespace tether {
+
+// `io` must outlive every client using the returned loop, and must be running
+// (io.run() on some thread) whenever a client is destroyed.
+inline std::shared_ptr<EventLoop> wrap_io_context(asio::io_context& io) { return EventLoop::wrap_native(&io); }
+
+} // namespace tether

@@ -1,0 +1,501 @@
+// The driver: runs a core::Session on a strand, executes its actions on the
+// transport, keeps one timer armed at the session's next deadline, and hands
+// events to the application's callbacks.
+//
+// Locking model: `mu_` guards the session. Application threads lock it to
+// call the session directly (so send() returns its id or error at once) and
+// then make sure a pump is posted. The pump, on the strand, drains actions
+// and events under the lock, then executes and dispatches them without it.
+// So callbacks never run with an SDK lock held, and run in order, one at a time.
+#include "tether/client.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <random>
+
+#include "core/session.hpp"
+#include "transport/reactor.hpp"
+#include "transport/transport.hpp"
+
+namespace tether {
+
+struct EventLoop::Impl {
+    std::shared_ptr<transport::Reactor> reactor;
+};
+
+EventLoop::EventLoop(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EventLoop::~EventLoop() = default;
+
+std::shared_ptr<EventLoop> EventLoop::create() {
+    auto impl = std::make_unique<Impl>();
+    impl->reactor = transport::Reactor::create_threaded("tether-io");
+    return std::make_shared<EventLoop>(std::move(impl));
+}
+
+std::shared_ptr<EventLoop> EventLoop::wrap_native(void* asio_io_context) {
+    if (asio_io_context == nullptr) return nullptr;
+    auto impl = std::make_unique<Impl>();
+    impl->reactor = transport::Reactor::wrap(asio_io_context);
+    return std::make_shared<EventLoop>(std::move(impl));
+}
+
+const char* to_string(State s) noexcept { return core::to_string(static_cast<core::State>(s)); }
+
+const char* version_string() noexcept { return TETHER_VERSION_STRING; }
+int version_number() noexcept { return TETHER_VERSION_NUM; }
+
+namespace {
+
+using core::TimePoint;
+
+TimePoint now() { return core::Clock::now(); }
+
+State public_state(core::State s) { return static_cast<State>(s); }
+
+core::SessionConfig to_session_config(const ClientOptions& o) {
+    core::SessionConfig c;
+    c.url = o.url;
+    c.headers = o.headers;
+    c.token = o.token;
+    c.has_token_provider = static_cast<bool>(o.token_provider);
+    c.client_info = core::ClientInfo{o.client_name, o.client_version};
+    c.heartbeat = {o.heartbeat.interval, o.heartbeat.timeout};
+    c.backoff = {o.backoff.base, o.backoff.max, o.backoff.stable_after, o.backoff.max_attempts};
+    c.outbox = {o.outbox.max_messages, o.outbox.max_bytes, o.outbox.max_message_bytes, o.outbox.max_in_flight};
+    c.inbox = {o.acks.every_messages, o.acks.max_delay};
+    c.on_session_lost = o.outbox.on_session_lost;
+    c.connect_timeout = o.timeouts.connect;
+    c.hello_timeout = o.timeouts.hello;
+    c.decode_limits.max_bytes = o.max_inbound_message_bytes;
+    return c;
+}
+
+std::string validate_options(const ClientOptions& o) {
+    if (o.url.rfind("ws://", 0) != 0 && o.url.rfind("wss://", 0) != 0) return "url must start with ws:// or wss://";
+    if (o.max_inbound_message_bytes < 1024) return "max_inbound_message_bytes must be at least 1024";
+    if (o.timeouts.close_drain < Milliseconds::zero()) return "close drain must not be negative";
+    return core::validate(to_session_config(o));
+}
+
+Stats public_stats(const core::Stats& s) {
+    Stats p;
+    p.connect_attempts = s.connect_attempts;
+    p.connects = s.connects;
+    p.reconnects = s.reconnects;
+    p.resumes = s.resumes;
+    p.sessions_lost = s.sessions_lost;
+    p.messages_sent = s.messages_sent;
+    p.messages_acked = s.messages_acked;
+    p.messages_failed = s.messages_failed;
+    p.messages_received = s.messages_received;
+    p.frames_resent = s.frames_resent;
+    p.duplicates_dropped = s.duplicates_dropped;
+    p.protocol_errors = s.protocol_errors;
+    p.unknown_frames = s.unknown_frames;
+    p.caller_errors = s.caller_errors;
+    p.pings_sent = s.pings_sent;
+    p.acks_sent = s.acks_sent;
+    p.frames_in = s.frames_in;
+    p.frames_out = s.frames_out;
+    p.bytes_in = s.bytes_in;
+    p.bytes_out = s.bytes_out;
+    p.outbox_depth = s.outbox_depth;
+    p.outbox_bytes = s.outbox_bytes;
+    p.outbox_high_water = s.outbox_high_water;
+    return p;
+}
+
+std::uint64_t random_seed() {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+bool terminal(core::State s) { return s == core::State::closed || s == core::State::failed; }
+
+} // namespace
+
+class Client::Impl final : public transport::TransportEvents, public std::enable_shared_from_this<Impl> {
+public:
+    explicit Impl(ClientOptions options)
+        : options_(std::move(options)),
+          loop_(options_.loop ? options_.loop : EventLoop::create()),
+          rng_(random_seed()),
+          session_(to_session_config(options_), rng_) {
+        auto& reactor = *loop_->impl().reactor;
+        strand_ = reactor.make_strand();
+        timer_ = strand_->make_timer();
+        transport::TransportOptions t;
+        t.tls = options_.tls;
+        t.proxy = options_.proxy;
+        t.max_message_bytes = options_.max_inbound_message_bytes;
+        t.connect_timeout = options_.timeouts.connect;
+        t.user_agent = options_.client_name + "/" + options_.client_version + " tether/" TETHER_VERSION_STRING;
+        t.log = make_log_sink();
+        transport_ = transport::make_websocket_transport(reactor, *strand_, *this, std::move(t));
+    }
+
+    // ---- application side (any thread) ----
+
+    template <class F>
+    auto with_session(F&& f) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto result = f(session_);
+        schedule_pump_locked();
+        return result;
+    }
+
+    std::error_code guarded(std::error_code (core::Session::*method)(TimePoint)) {
+        if (shut_down_) return make_error_code(errc::closed);
+        return with_session([method](core::Session& s) { return (s.*method)(now()); });
+    }
+
+    SendResult send(std::string_view json, std::string_view id, core::PayloadCheck check) {
+        SendResult out;
+        if (shut_down_) {
+            out.error = make_error_code(errc::closed);
+            return out;
+        }
+        auto r = with_session([&](core::Session& s) { return s.send(now(), json, id, check); });
+        if (r.ok()) {
+            out.id = r.value();
+        } else {
+            out.error = r.error();
+            out.detail = r.detail();
+        }
+        return out;
+    }
+
+    std::error_code close(std::optional<Milliseconds> drain) {
+        if (shut_down_) return make_error_code(errc::closed);
+        const Milliseconds d = drain.value_or(options_.timeouts.close_drain);
+        return with_session([d](core::Session& s) { return s.close(now(), d); });
+    }
+
+    std::error_code simulate_network_drop() {
+        std::lock_guard<std::mutex> lock(mu_);
+        const core::ConnectionId id = session_.connection();
+        if (id == 0 || shut_down_) return make_error_code(errc::invalid_state);
+        strand_->post([weak = weak_from_this(), id] {
+            if (auto self = weak.lock(); self && self->transport_) self->transport_->abort(id);
+        });
+        return {};
+    }
+
+    State state() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return public_state(session_.state());
+    }
+    Stats stats() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return public_stats(session_.stats());
+    }
+    std::string session_id() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return session_.session_id();
+    }
+
+    State wait_until_terminal(Milliseconds timeout) const {
+        std::unique_lock<std::mutex> lock(mu_);
+        state_cv_.wait_for(lock, timeout, [this] { return terminal(session_.state()); });
+        return public_state(session_.state());
+    }
+
+    // Called by ~Client. Inside a callback (on the strand) the teardown is
+    // queued behind the running callback; elsewhere we wait for it, so no
+    // callback can run after the destructor returns.
+    void shutdown() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (shut_down_) return;
+            shut_down_ = true;
+            if (!terminal(session_.state())) session_.abort(now());
+        }
+        if (strand_->running_in_this_thread()) {
+            strand_->post([self = shared_from_this()] { self->teardown(); });
+            return;
+        }
+        auto done = std::make_shared<std::promise<void>>();
+        auto future = done->get_future();
+        strand_->post([self = shared_from_this(), done] {
+            self->teardown();
+            done->set_value();
+        });
+        if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+            // The application's io_context is not running: nothing can run the
+            // teardown. The posted handler keeps the Impl alive (a leak, not a
+            // crash) until it does.
+            log(LogLevel::error, "client destroyed while its io_context is not running; teardown deferred");
+        }
+    }
+
+    // ---- transport side (strand) ----
+
+    void on_open(core::ConnectionId id, const std::string& subprotocol) override {
+        input([&](core::Session& s) { s.on_transport_open(now(), id, subprotocol); });
+    }
+    void on_text(core::ConnectionId id, std::string&& text) override {
+        input([&](core::Session& s) { s.on_text(now(), id, text); });
+    }
+    void on_binary(core::ConnectionId id, std::size_t bytes) override {
+        input([&](core::Session& s) { s.on_binary(now(), id, bytes); });
+    }
+    void on_pong(core::ConnectionId id) override {
+        input([&](core::Session& s) { s.on_pong(now(), id); });
+    }
+    void on_closed(core::ConnectionId id, const core::CloseInfo& info) override {
+        input([&](core::Session& s) { s.on_transport_closed(now(), id, info); });
+    }
+
+private:
+    template <class F>
+    void input(F&& f) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            f(session_);
+        }
+        pump();
+    }
+
+    void schedule_pump_locked() {
+        if (pump_posted_ || !session_.has_output()) return;
+        pump_posted_ = true;
+        strand_->post([weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->pump();
+        });
+    }
+
+    void on_timer() {
+        armed_.reset();
+        input([](core::Session& s) { s.on_timeout(now()); });
+    }
+
+    // Strand only. Loops because executing an action (a token fetch) can
+    // produce more output.
+    void pump() {
+        for (int round = 0; round < 1000; ++round) {
+            std::vector<core::Action> actions;
+            std::vector<core::Event> events;
+            actions.swap(spare_actions_);
+            events.swap(spare_events_);
+            std::optional<TimePoint> deadline;
+            bool terminal_now = false;
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                pump_posted_ = false;
+                while (auto a = session_.poll_action()) actions.push_back(std::move(*a));
+                while (auto e = session_.poll_event()) events.push_back(std::move(*e));
+                deadline = session_.poll_timeout();
+                terminal_now = terminal(session_.state());
+            }
+            if (terminal_now) state_cv_.notify_all();
+            for (auto& a : actions) execute(a);
+            rearm(deadline);
+            if (!shut_down_) {
+                for (auto& e : events) dispatch(e);
+            }
+            actions.clear();
+            events.clear();
+            spare_actions_.swap(actions);
+            spare_events_.swap(events);
+            std::lock_guard<std::mutex> lock(mu_);
+            if (!session_.has_output()) return;
+        }
+    }
+
+    void rearm(std::optional<TimePoint> deadline) {
+        if (!timer_ || deadline == armed_) return;
+        armed_ = deadline;
+        if (!deadline) {
+            timer_->cancel();
+            return;
+        }
+        timer_->arm(*deadline, [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->on_timer();
+        });
+    }
+
+    void execute(core::Action& action) {
+        if (!transport_) return;
+        if (auto* open = std::get_if<core::OpenTransport>(&action)) {
+            transport::OpenRequest req;
+            req.url = std::move(open->url);
+            req.headers = std::move(open->headers);
+            req.subprotocol = std::move(open->subprotocol);
+            transport_->open(open->id, req);
+        } else if (auto* text = std::get_if<core::SendText>(&action)) {
+            transport_->send_text(text->id, std::move(text->text));
+        } else if (auto* ping = std::get_if<core::SendPing>(&action)) {
+            transport_->ping(ping->id);
+        } else if (auto* close = std::get_if<core::CloseTransport>(&action)) {
+            transport_->close(close->id, close->code, close->reason);
+        } else if (auto* abort = std::get_if<core::AbortTransport>(&action)) {
+            transport_->abort(abort->id);
+        } else if (auto* fetch = std::get_if<core::FetchToken>(&action)) {
+            std::optional<std::string> token;
+            if (options_.token_provider && !shut_down_) {
+                try {
+                    token = options_.token_provider(fetch->refresh);
+                } catch (const std::exception& e) {
+                    log(LogLevel::error, std::string("token provider threw: ") + e.what());
+                } catch (...) {
+                    log(LogLevel::error, "token provider threw");
+                }
+            }
+            std::lock_guard<std::mutex> lock(mu_);
+            session_.provide_token(now(), std::move(token));
+        }
+    }
+
+    // Runs one application callback; an exception escaping it is a bug in
+    // the application, reported through the log, never allowed to unwind
+    // into Asio.
+    template <class F, class... A>
+    void call(const F& f, const char* name, A&&... args) {
+        if (!f) return;
+        try {
+            f(std::forward<A>(args)...);
+        } catch (const std::exception& e) {
+            log(LogLevel::error, std::string(name) + " callback threw: " + e.what());
+        } catch (...) {
+            log(LogLevel::error, std::string(name) + " callback threw");
+        }
+    }
+
+    void dispatch(core::Event& event) {
+        const Callbacks& cb = options_.callbacks;
+        if (auto* sc = std::get_if<core::StateChanged>(&event)) {
+            StateChange c{public_state(sc->from), public_state(sc->to), sc->reason, std::move(sc->detail),
+                          sc->retry_in, sc->attempt};
+            log(sc->reason && sc->to != core::State::ready ? LogLevel::warn : LogLevel::info,
+                std::string("state ") + to_string(c.from) + " -> " + to_string(c.to) +
+                    (c.reason ? " (" + c.reason.message() + (c.detail.empty() ? "" : ": " + c.detail) + ")" : ""));
+            call(cb.on_state, "on_state", c);
+        } else if (auto* m = std::get_if<core::MessageReceived>(&event)) {
+            Message msg{m->seq, std::move(m->data), std::move(m->id)};
+            call(cb.on_message, "on_message", msg);
+        } else if (auto* a = std::get_if<core::MessageAcked>(&event)) {
+            call(cb.on_acked, "on_acked", a->id);
+        } else if (auto* f = std::get_if<core::MessageFailed>(&event)) {
+            call(cb.on_failed, "on_failed", f->id, f->message_id, f->error);
+        } else if (auto* r = std::get_if<core::SessionResumed>(&event)) {
+            call(cb.on_resumed, "on_resumed", r->session);
+        } else if (auto* l = std::get_if<core::SessionLost>(&event)) {
+            SessionLostInfo info{l->previous_session, l->new_session, l->unacked};
+            log(LogLevel::warn, "session " + info.previous_session + " lost; new session " + info.new_session);
+            call(cb.on_session_lost, "on_session_lost", info);
+        } else if (auto* e = std::get_if<core::ErrorEvent>(&event)) {
+            log(LogLevel::warn, e->code.message() + (e->detail.empty() ? "" : ": " + e->detail));
+            call(cb.on_error, "on_error", e->code, e->detail);
+        }
+    }
+
+    LogSink make_log_sink() {
+        if (!options_.log) return {};
+        const LogLevel min = options_.log_level;
+        LogSink sink = options_.log;
+        return [sink, min](LogLevel level, std::string_view message) {
+            if (level < min) return;
+            try {
+                sink(level, message);
+            } catch (...) {
+            }
+        };
+    }
+
+    void log(LogLevel level, const std::string& message) {
+        if (!options_.log || level < options_.log_level) return;
+        try {
+            options_.log(level, message);
+        } catch (...) {
+        }
+    }
+
+    void teardown() {
+        if (timer_) timer_->cancel();
+        armed_.reset();
+        transport_.reset(); // aborts live connections, no events
+    }
+
+    ClientOptions options_;
+    std::shared_ptr<EventLoop> loop_;
+    std::unique_ptr<transport::Strand> strand_;
+    std::unique_ptr<transport::Timer> timer_;
+    std::unique_ptr<transport::Transport> transport_;
+    core::SplitMix64 rng_;
+
+    mutable std::mutex mu_;
+    mutable std::condition_variable state_cv_;
+    core::Session session_;   // guarded by mu_
+    bool pump_posted_ = false; // guarded by mu_
+    std::atomic<bool> shut_down_{false};
+
+    // strand only
+    std::optional<TimePoint> armed_;
+    std::vector<core::Action> spare_actions_;
+    std::vector<core::Event> spare_events_;
+};
+
+// ---- Client ------------------------------------------------------------------
+
+Client::Client(ClientOptions options) {
+    if (auto problem = validate_options(options); !problem.empty())
+        throw std::system_error(make_error_code(errc::invalid_argument), problem);
+    impl_ = std::make_shared<Impl>(std::move(options));
+}
+
+std::unique_ptr<Client> Client::create(ClientOptions options, std::error_code& ec, std::string* detail) {
+    if (auto problem = validate_options(options); !problem.empty()) {
+        ec = make_error_code(errc::invalid_argument);
+        if (detail) *detail = problem;
+        return nullptr;
+    }
+    try {
+        ec.clear();
+        return std::make_unique<Client>(std::move(options));
+    } catch (const std::system_error& e) {
+        ec = e.code();
+        if (detail) *detail = e.what();
+    } catch (const std::exception& e) {
+        ec = make_error_code(errc::invalid_argument);
+        if (detail) *detail = e.what();
+    }
+    return nullptr;
+}
+
+Client::~Client() {
+    if (impl_) impl_->shutdown();
+}
+
+std::error_code Client::connect() { return impl_->guarded(&core::Session::start); }
+
+SendResult Client::send(const nlohmann::json& data, std::string_view message_id) {
+    std::string text;
+    try {
+        text = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+    } catch (const nlohmann::json::exception& e) {
+        SendResult r;
+        r.error = make_error_code(errc::invalid_utf8);
+        r.detail = e.what();
+        return r;
+    }
+    return impl_->send(text, message_id, core::PayloadCheck::trusted);
+}
+
+SendResult Client::send_json(std::string_view json_text, std::string_view message_id) {
+    return impl_->send(json_text, message_id, core::PayloadCheck::validate);
+}
+
+std::error_code Client::close(std::optional<Milliseconds> drain) {
+    return impl_->close(drain);
+}
+std::error_code Client::abort() { return impl_->guarded(&core::Session::abort); }
+std::error_code Client::reconnect_now() { return impl_->guarded(&core::Session::reconnect_now); }
+std::error_code Client::simulate_network_drop() { return impl_->simulate_network_drop(); }
+State Client::state() const { return impl_->state(); }
+Stats Client::stats() const { return impl_->stats(); }
+std::string Client::session_id() const { return impl_->session_id(); }
+State Client::wait_until_terminal(Milliseconds timeout) const { return impl_->wait_until_terminal(timeout); }
+
+} // namespace tether

@@ -1,0 +1,786 @@
+// The websocketpp 0.8.2 / Asio / OpenSSL implementation of Transport.
+//
+// Model:
+//  - Two client endpoints (ws:// and wss://) on the reactor's io_context, and
+//    one fresh websocketpp connection per open() (connections are single-use).
+//  - websocketpp runs its handlers on the io thread. Each handler turns what
+//    happened into a small closure and posts it to the client's strand, so
+//    every TransportEvents call is made on that strand, in the order
+//    websocketpp produced them.
+//  - Per-connection bookkeeping (`conns_`) lives on the strand. An event for a
+//    connection is delivered only while its entry exists and belongs to the
+//    same open() (ConnState identity), so stale events of an aborted or
+//    replaced connection are dropped. on_closed erases the entry: exactly one
+//    on_closed per open().
+//  - Lifetime: websocketpp binds raw endpoint pointers into pending async
+//    operations, so every connection's handlers hold the Core (which owns the
+//    endpoints) until websocketpp lets go of the connection. The Transport
+//    object is only a facade; destroying it silences events and terminates
+//    connections, and the Core goes away with the last connection.
+//
+// Thread safety: Transport methods run on the strand; websocketpp handlers on
+// the io thread. They share only `mu_`/`alive_` and the ConnState fields that
+// are atomic or under ConnState::mu. One io thread per io_context is assumed
+// (see docs/design notes on websocketpp #872/#583).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#if defined(__linux__)
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
+
+#include "tether/error.hpp"
+#include "transport/transport.hpp"
+#include "transport/transport_util.hpp"
+#include "transport/wspp_config.hpp"
+
+namespace tether::transport {
+namespace {
+
+using detail::PlainClientConfig;
+using detail::TlsClientConfig;
+using PlainClient = websocketpp::client<PlainClientConfig>;
+using TlsClient = websocketpp::client<TlsClientConfig>;
+using SslStream = asio::ssl::stream<asio::ip::tcp::socket>;
+using SslContextPtr = std::shared_ptr<asio::ssl::context>;
+
+// Close handshake bound: abort() exists for dead links, but close() must not
+// hang for websocketpp's default 5 s either.
+constexpr long kCloseHandshakeTimeoutMs = 1000;
+constexpr std::size_t kMaxCloseReasonBytes = 123;
+
+class Core;
+
+// Per open(): what the websocketpp handlers of one connection share.
+struct ConnState {
+    ConnState(ConnectionId i, std::shared_ptr<Core> c) : id(i), core(std::move(c)) {}
+
+    const ConnectionId id;
+    const std::shared_ptr<Core> core; // keeps the endpoints alive (see file comment)
+    std::string host;
+    std::uint16_t port = 0;
+    bool secure = false;
+    bool via_proxy = false;
+    std::string proxy_url;
+    std::atomic<int> user_close_code{-1}; // code passed to close(), -1: none
+
+    // Certificate/host verification failure, written by the verify callback
+    // (during the handshake) and read by the fail handler.
+    void record_verify_failure(std::string why) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (verify_error.empty()) verify_error = std::move(why);
+    }
+    std::string verify_failure() {
+        std::lock_guard<std::mutex> lock(mu);
+        return verify_error;
+    }
+
+private:
+    std::mutex mu;
+    std::string verify_error;
+};
+
+// The operations the strand side needs, over either connection type.
+class ConnOps {
+public:
+    virtual ~ConnOps() = default;
+    virtual std::error_code send_text(const std::string& text) = 0;
+    virtual std::error_code ping() = 0;
+    virtual std::error_code close(std::uint16_t code, const std::string& reason) = 0;
+    virtual websocketpp::session::state::value state() const = 0;
+    virtual void terminate() = 0;
+    virtual std::size_t buffered_amount() const = 0;
+};
+
+template <class Con>
+class ConnOpsImpl final : public ConnOps {
+public:
+    explicit ConnOpsImpl(std::shared_ptr<Con> con) : con_(std::move(con)) {}
+
+    std::error_code send_text(const std::string& text) override {
+        // connection::send reports errors by value (no throwing overload).
+        return con_->send(text, websocketpp::frame::opcode::text);
+    }
+    std::error_code ping() override {
+        std::error_code ec;
+        con_->ping(std::string(), ec);
+        return ec;
+    }
+    std::error_code close(std::uint16_t code, const std::string& reason) override {
+        std::error_code ec;
+        con_->close(static_cast<websocketpp::close::status::value>(code), reason, ec);
+        return ec;
+    }
+    websocketpp::session::state::value state() const override { return con_->get_state(); }
+    void terminate() override {
+        std::error_code ec;
+        con_->terminate(ec);
+        // terminate() starts a TLS close_notify exchange that would wait for
+        // the peer; shutting the TCP socket down ends it (and any pending read)
+        // at once, which is what an abort on a dead link needs.
+        asio::error_code aec;
+        con_->get_raw_socket().shutdown(asio::ip::tcp::socket::shutdown_both, aec);
+    }
+    std::size_t buffered_amount() const override { return con_->get_buffered_amount(); }
+
+private:
+    std::shared_ptr<Con> con_;
+};
+
+bool is_ec(const std::error_code& ec, const std::error_code& other) {
+    return ec.category() == other.category() && ec.value() == other.value();
+}
+
+// The reason websocketpp puts in its own close frame for a processor error.
+bool is_processor_reason(const std::string& reason) {
+    namespace pe = websocketpp::processor::error;
+    for (int v = pe::general; v <= pe::extensions_disabled; ++v) {
+        if (reason == pe::make_error_code(static_cast<pe::processor_errors>(v)).message()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string spki_sha256_base64(X509* cert) {
+    unsigned char* der = nullptr;
+    const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    if (len <= 0 || der == nullptr) return {};
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(der, static_cast<std::size_t>(len), digest);
+    OPENSSL_free(der);
+    return detail::base64(digest, sizeof digest);
+}
+
+class Core : public std::enable_shared_from_this<Core> {
+public:
+    Core(Reactor& reactor, Strand& strand, TransportEvents& events, TransportOptions options)
+        : io_(static_cast<asio::io_context*>(reactor.native_io_context())),
+          strand_(&strand),
+          events_(&events),
+          options_(std::move(options)) {}
+
+    void init() {
+        init_endpoint(plain_);
+        init_endpoint(tls_);
+        // Both handlers run synchronously inside get_connection() on the
+        // strand, so they read `pending_` (the ConnState being opened).
+        tls_.set_tls_init_handler([this](websocketpp::connection_hdl) { return tls_ctx_; });
+        tls_.set_socket_init_handler(
+            [this](websocketpp::connection_hdl, SslStream& stream) { configure_stream(stream); });
+    }
+
+    // --- strand side -------------------------------------------------------
+
+    // Never throws: every failure becomes exactly one posted on_closed.
+    void open(ConnectionId id, const OpenRequest& req) {
+        std::shared_ptr<ConnState> created;
+        try {
+            open_impl(id, req, created);
+        } catch (const std::exception& ex) {
+            // If the entry was registered, websocketpp may or may not report
+            // this connection later; drop the entry so only this report counts.
+            auto it = conns_.find(id);
+            if (created && it != conns_.end() && it->second.state == created) {
+                Entry entry = std::move(it->second);
+                conns_.erase(it);
+                entry.ops->terminate();
+            }
+            closed_without_connection(id, errc::connect_failed, std::string("cannot open: ") + ex.what());
+        }
+    }
+
+    void open_impl(ConnectionId id, const OpenRequest& req, std::shared_ptr<ConnState>& created) {
+        if (id == 0 || conns_.count(id) != 0) {
+            log(LogLevel::error, "transport: open() with an invalid or duplicate connection id");
+            closed_without_connection(id, errc::invalid_argument, "invalid or duplicate connection id");
+            return;
+        }
+        std::string why;
+        const auto url = detail::parse_ws_url(req.url, why);
+        if (!url) {
+            closed_without_connection(id, errc::bad_url, "bad URL: " + why);
+            return;
+        }
+        for (const auto& [name, value] : req.headers) {
+            if (!detail::is_http_token(name) || !detail::is_safe_header_value(value)) {
+                closed_without_connection(id, errc::invalid_argument, "invalid header: " + name);
+                return;
+            }
+        }
+        if (!req.subprotocol.empty() && !detail::is_http_token(req.subprotocol)) {
+            closed_without_connection(id, errc::invalid_argument, "invalid subprotocol");
+            return;
+        }
+
+        auto st = std::make_shared<ConnState>(id, shared_from_this());
+        created = st;
+        st->host = url->host;
+        st->port = url->port;
+        st->secure = url->secure;
+        if (!options_.proxy.url.empty()) {
+            const auto proxy = detail::normalize_proxy_url(options_.proxy.url, why);
+            if (!proxy) {
+                closed_without_connection(id, errc::bad_url, why);
+                return;
+            }
+            st->via_proxy = true;
+            st->proxy_url = *proxy;
+        }
+
+        if (url->secure) {
+            if (!tls_ctx_) {
+                std::string err;
+                tls_ctx_ = make_tls_context(err);
+                if (!tls_ctx_) {
+                    closed_without_connection(id, errc::tls_error, err);
+                    return;
+                }
+            }
+            start(tls_, st, url->normalized, req);
+        } else {
+            start(plain_, st, url->normalized, req);
+        }
+    }
+
+    void send_text(ConnectionId id, const std::string& text) {
+        auto* e = find(id);
+        if (e == nullptr) return;
+        if (const auto ec = e->ops->send_text(text)) {
+            // Closing or closed: on_closed is on its way; nothing else to do.
+            log(LogLevel::debug, "transport: send on connection " + std::to_string(id) + " failed: " + ec.message());
+        }
+    }
+
+    void ping(ConnectionId id) {
+        auto* e = find(id);
+        if (e == nullptr) return;
+        if (const auto ec = e->ops->ping()) {
+            log(LogLevel::debug, "transport: ping on connection " + std::to_string(id) + " failed: " + ec.message());
+        }
+    }
+
+    void close(ConnectionId id, std::uint16_t code, const std::string& reason) {
+        auto* e = find(id);
+        if (e == nullptr) return;
+        const auto state = e->ops->state();
+        if (state == websocketpp::session::state::open) {
+            e->state->user_close_code = code;
+            const auto ec = e->ops->close(code, detail::truncate_utf8(reason, kMaxCloseReasonBytes));
+            if (!ec) return;
+            // E.g. a reserved code: no handshake possible, tear down instead.
+            log(LogLevel::warn, "transport: close(" + std::to_string(code) + ") failed: " + ec.message() +
+                                    "; aborting the connection");
+            abort(id);
+        } else if (state == websocketpp::session::state::connecting) {
+            abort(id); // nothing to hand shake with yet
+        }
+        // closing/closed: websocketpp's close or fail handler follows.
+    }
+
+    void abort(ConnectionId id) {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) return;
+        Entry entry = std::move(it->second);
+        conns_.erase(it);
+        // Report at once instead of waiting for websocketpp's teardown (a TLS
+        // shutdown can take seconds on a dead link); its own close/fail
+        // handler then finds no entry and is dropped.
+        CloseInfo info;
+        info.error = make_error_code(errc::transport_closed);
+        info.reason = "aborted";
+        info.opened = entry.opened;
+        entry.ops->terminate();
+        post_event([id, info](Core& core) { core.events_->on_closed(id, info); });
+    }
+
+    std::size_t buffered_amount(ConnectionId id) const {
+        auto it = conns_.find(id);
+        return it == conns_.end() ? 0 : it->second.ops->buffered_amount();
+    }
+
+    // The Transport facade is going away: no events from now on.
+    void shutdown() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            alive_ = false;
+        }
+        // Moved out first: terminate() may run websocketpp handlers inline.
+        auto conns = std::move(conns_);
+        conns_.clear();
+        for (auto& [id, entry] : conns) entry.ops->terminate();
+    }
+
+private:
+    struct Entry {
+        std::shared_ptr<ConnState> state;
+        std::unique_ptr<ConnOps> ops;
+        bool opened = false; // on_open was delivered
+    };
+
+    template <class Client>
+    void init_endpoint(Client& ep) {
+        std::error_code ec;
+        ep.init_asio(io_, ec); // cannot fail on a fresh endpoint
+        ep.clear_access_channels(websocketpp::log::alevel::all);
+        ep.get_elog().set_sink(options_.log);
+        ep.set_user_agent(options_.user_agent);
+        ep.set_max_message_size(options_.max_message_bytes);
+    }
+
+    template <class Client>
+    void start(Client& ep, const std::shared_ptr<ConnState>& st, const std::string& url, const OpenRequest& req) {
+        using Con = typename Client::connection_type;
+        const ConnectionId id = st->id;
+
+        std::error_code ec;
+        typename Client::connection_ptr con;
+        {
+            struct ClearPending {
+                std::shared_ptr<ConnState>& p;
+                ~ClearPending() { p.reset(); }
+            } clear{pending_};
+            pending_ = st;
+            con = ep.get_connection(url, ec);
+        }
+        if (ec || !con) {
+            const bool bad_uri = is_ec(ec, websocketpp::error::make_error_code(websocketpp::error::invalid_uri));
+            closed_without_connection(id, bad_uri ? errc::bad_url : (st->secure ? errc::tls_error : errc::connect_failed),
+                                      "cannot create connection: " + (ec ? ec.message() : std::string("unknown")));
+            return;
+        }
+
+        if (!req.subprotocol.empty()) con->add_subprotocol(req.subprotocol, ec);
+        try {
+            // append_header only throws outside the USER_INIT state.
+            for (const auto& [name, value] : req.headers) con->append_header(name, value);
+        } catch (const std::exception& ex) {
+            closed_without_connection(id, errc::invalid_argument, ex.what());
+            return;
+        }
+        con->set_open_handshake_timeout(options_.connect_timeout.count());
+        con->set_close_handshake_timeout(kCloseHandshakeTimeoutMs);
+        con->set_max_message_size(options_.max_message_bytes);
+        if (st->via_proxy) {
+            con->set_proxy(st->proxy_url, ec);
+            if (!options_.proxy.username.empty() || !options_.proxy.password.empty()) {
+                con->set_proxy_basic_auth(options_.proxy.username, options_.proxy.password, ec);
+            }
+            con->set_proxy_timeout(options_.connect_timeout.count(), ec);
+        }
+        install_handlers<Con>(*con, st);
+
+        Entry entry;
+        entry.state = st;
+        entry.ops = std::make_unique<ConnOpsImpl<Con>>(con);
+        conns_.emplace(id, std::move(entry));
+        // May call the fail handler synchronously (e.g. bad proxy URI); it
+        // only posts, and the entry already exists.
+        ep.connect(con);
+    }
+
+    // The handlers hold `st` (and through it the Core), never the connection:
+    // they live inside it. They get the connection back from the handle.
+    template <class Con>
+    void install_handlers(Con& con, const std::shared_ptr<ConnState>& st) {
+        using MessagePtr = typename Con::message_ptr;
+        auto get = [](websocketpp::connection_hdl hdl) { return std::static_pointer_cast<Con>(hdl.lock()); };
+
+        con.set_tcp_post_init_handler([get](websocketpp::connection_hdl hdl) {
+            if (auto c = get(hdl)) set_socket_options(c->get_raw_socket());
+        });
+        con.set_open_handler([st, get](websocketpp::connection_hdl hdl) {
+            auto c = get(hdl);
+            // websocketpp 0.8.2 never sets get_subprotocol() on clients.
+            std::string selected = c ? c->get_response_header("Sec-WebSocket-Protocol") : std::string();
+            st->core->post_conn_event(st, [selected](Core& core, Entry& e) {
+                e.opened = true;
+                core.events_->on_open(e.state->id, selected);
+            });
+        });
+        con.set_message_handler([st](websocketpp::connection_hdl, MessagePtr msg) {
+            if (!msg) return;
+            if (msg->get_opcode() == websocketpp::frame::opcode::text) {
+                std::string text = std::move(msg->get_raw_payload());
+                st->core->post_conn_event(st, [text = std::move(text)](Core& core, Entry& e) mutable {
+                    core.events_->on_text(e.state->id, std::move(text));
+                });
+            } else {
+                const std::size_t bytes = msg->get_payload().size();
+                st->core->post_conn_event(
+                    st, [bytes](Core& core, Entry& e) { core.events_->on_binary(e.state->id, bytes); });
+            }
+        });
+        con.set_pong_handler([st](websocketpp::connection_hdl, std::string) {
+            st->core->post_conn_event(st, [](Core& core, Entry& e) { core.events_->on_pong(e.state->id); });
+        });
+        // A server ping proves liveness too; there is no on_ping, so it is
+        // reported as on_pong. Returning true lets websocketpp answer it.
+        con.set_ping_handler([st](websocketpp::connection_hdl, std::string) {
+            st->core->post_conn_event(st, [](Core& core, Entry& e) { core.events_->on_pong(e.state->id); });
+            return true;
+        });
+        con.set_fail_handler([st, get](websocketpp::connection_hdl hdl) {
+            auto c = get(hdl);
+            CloseInfo info = c ? describe_failure(*c, *st) : generic_failure();
+            st->core->post_closed(st, std::move(info));
+        });
+        con.set_close_handler([st, get](websocketpp::connection_hdl hdl) {
+            auto c = get(hdl);
+            CloseInfo info = c ? describe_close(*c, *st) : generic_failure();
+            info.opened = true;
+            st->core->post_closed(st, std::move(info));
+        });
+    }
+
+    static CloseInfo generic_failure() {
+        CloseInfo info;
+        info.error = make_error_code(errc::transport_closed);
+        info.reason = "connection ended";
+        return info;
+    }
+
+    template <class Socket>
+    static void set_socket_options(Socket& s) {
+        asio::error_code ec;
+        s.set_option(asio::ip::tcp::no_delay(true), ec); // small frames: no Nagle delay
+        // Keepalive is a cheap extra net under the core's own heartbeat.
+        s.set_option(asio::socket_base::keep_alive(true), ec);
+#if defined(__linux__)
+        const int idle = 30, interval = 10, count = 3;
+        const auto fd = s.native_handle();
+        ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+        ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+#endif
+    }
+
+    // --- classification (io thread) ----------------------------------------
+
+    template <class Con>
+    static CloseInfo describe_failure(Con& con, ConnState& st) {
+        namespace wse = websocketpp::error;
+        namespace te = websocketpp::transport::error;
+        namespace ae = websocketpp::transport::asio::error;
+        namespace sk = websocketpp::transport::asio::socket;
+        namespace pe = websocketpp::processor::error;
+
+        CloseInfo info;
+        info.opened = false;
+        const std::error_code ec = con.get_ec();
+        const int status = static_cast<int>(con.get_response_code());
+        const std::string target = st.host + ":" + std::to_string(st.port);
+        auto set = [&](errc e, std::string reason) {
+            info.error = make_error_code(e);
+            info.reason = std::move(reason);
+        };
+
+        if (is_ec(ec, pe::make_error_code(pe::invalid_http_status)) || (status != 0 && status != 101)) {
+            info.http_status = status;
+            set(status == 404 ? errc::not_found : errc::http_status,
+                "upgrade refused: HTTP " + std::to_string(status) + " " + con.get_response_msg());
+            const std::string& retry = con.get_response_header("Retry-After");
+            if (!retry.empty()) info.retry_after = detail::parse_retry_after(retry, std::chrono::system_clock::now());
+            return info;
+        }
+        if (is_ec(ec, wse::make_error_code(wse::open_handshake_timeout)) || is_ec(ec, te::make_error_code(te::timeout)) ||
+            is_ec(ec, sk::make_error_code(sk::error::tls_handshake_timeout)) || ec == asio::error::timed_out) {
+            set(errc::connect_timeout, "connect to " + target + " timed out: " + ec.message());
+            return info;
+        }
+        const std::string verify = st.verify_failure();
+        if (!verify.empty()) {
+            set(errc::tls_verify_failed, "TLS verification failed for " + st.host + ": " + verify);
+            return info;
+        }
+        if (ec.category() == sk::get_socket_category() || is_ec(ec, te::make_error_code(te::tls_error)) ||
+            is_ec(ec, te::make_error_code(te::tls_short_read)) || ec.category() == asio::error::get_ssl_category()) {
+            set(errc::tls_error, "TLS handshake with " + target + " failed: " + ec.message());
+            return info;
+        }
+        if (is_ec(ec, ae::make_error_code(ae::proxy_failed)) || is_ec(ec, ae::make_error_code(ae::proxy_invalid)) ||
+            (st.via_proxy && is_ec(ec, ae::make_error_code(ae::pass_through)))) {
+            set(errc::proxy_error, "proxy " + st.proxy_url + " failed: " + ec.message());
+            return info;
+        }
+        const bool dns = ec.category() == asio::error::get_netdb_category() ||
+                         ec.category() == asio::error::get_addrinfo_category();
+        const bool refused = ec == asio::error::connection_refused || ec == asio::error::network_unreachable ||
+                             ec == asio::error::host_unreachable || ec == asio::error::network_down ||
+                             ec == asio::error::address_family_not_supported;
+        if ((dns || refused) && st.via_proxy) {
+            set(errc::proxy_error, "cannot reach proxy " + st.proxy_url + ": " + ec.message());
+            return info;
+        }
+        if (dns) {
+            set(errc::dns_failed, "cannot resolve " + st.host + ": " + ec.message());
+            return info;
+        }
+        if (refused) {
+            set(errc::connect_failed, "connect to " + target + " failed: " + ec.message());
+            return info;
+        }
+        if (is_ec(ec, wse::make_error_code(wse::invalid_uri))) {
+            set(errc::bad_url, ec.message());
+            return info;
+        }
+        if (ec.category() == pe::get_processor_category() || is_ec(ec, wse::make_error_code(wse::general)) ||
+            status == 101) {
+            set(errc::handshake_failed, "invalid upgrade response from " + target + ": " + ec.message());
+            return info;
+        }
+        if (is_ec(ec, te::make_error_code(te::eof)) || ec == asio::error::eof || ec == asio::error::connection_reset ||
+            ec == asio::error::broken_pipe || ec == asio::error::connection_aborted) {
+            set(errc::transport_closed, "connection to " + target + " dropped during the handshake: " + ec.message());
+            return info;
+        }
+        set(errc::connect_failed, "connect to " + target + " failed: " + (ec ? ec.message() : std::string("unknown")));
+        return info;
+    }
+
+    template <class Con>
+    static CloseInfo describe_close(Con& con, ConnState& st) {
+        namespace cs = websocketpp::close::status;
+        CloseInfo info;
+        const auto remote = con.get_remote_close_code();
+        const auto local = con.get_local_close_code();
+        const std::string& local_reason = con.get_local_close_reason();
+        // abnormal_close (1006) never appears on the wire: it is websocketpp's
+        // "no close frame received".
+        const bool received_close = remote != cs::abnormal_close;
+        if (received_close) {
+            info.close_code = remote;
+            info.reason = con.get_remote_close_reason();
+        }
+        // websocketpp closes by itself on a protocol error, with the processor
+        // error text as reason; a close the application asked for is not one.
+        const bool ours = st.user_close_code.load() >= 0 && local == st.user_close_code.load();
+        if (!ours && local == cs::message_too_big && is_processor_reason(local_reason)) {
+            info.error = make_error_code(errc::message_too_big);
+            info.reason = local_reason;
+        } else if (!ours && (local == cs::protocol_error || local == cs::invalid_payload) &&
+                   is_processor_reason(local_reason)) {
+            info.error = make_error_code(errc::bad_frame);
+            info.reason = local_reason;
+        } else if (!received_close) {
+            const std::error_code ec = con.get_ec();
+            info.error = make_error_code(errc::transport_closed);
+            info.reason = ec ? ec.message() : std::string("connection closed without a close frame");
+        }
+        return info;
+    }
+
+    // --- TLS ----------------------------------------------------------------
+
+    SslContextPtr make_tls_context(std::string& err) const {
+        const TlsOptions& t = options_.tls;
+        auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+        asio::error_code ec;
+        SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+        ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression, ec);
+        ctx->set_verify_mode(t.insecure_skip_verify ? asio::ssl::verify_none : asio::ssl::verify_peer, ec);
+        if (!t.insecure_skip_verify) {
+            if (t.ca_file.empty() && t.ca_dir.empty()) {
+                ctx->set_default_verify_paths(ec);
+                if (ec) {
+                    err = "cannot load the system CA store: " + ec.message();
+                    return nullptr;
+                }
+            }
+            if (!t.ca_file.empty()) {
+                ctx->load_verify_file(t.ca_file, ec);
+                if (ec) {
+                    err = "cannot load ca_file " + t.ca_file + ": " + ec.message();
+                    return nullptr;
+                }
+            }
+            if (!t.ca_dir.empty()) {
+                ctx->add_verify_path(t.ca_dir, ec);
+                if (ec) {
+                    err = "cannot use ca_dir " + t.ca_dir + ": " + ec.message();
+                    return nullptr;
+                }
+            }
+        }
+        if (t.cert_file.empty() != t.key_file.empty()) {
+            err = "mTLS needs both cert_file and key_file";
+            return nullptr;
+        }
+        if (!t.cert_file.empty()) {
+            ctx->use_certificate_chain_file(t.cert_file, ec);
+            if (ec) {
+                err = "cannot load cert_file " + t.cert_file + ": " + ec.message();
+                return nullptr;
+            }
+            ctx->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
+            if (ec) {
+                err = "cannot load key_file " + t.key_file + ": " + ec.message();
+                return nullptr;
+            }
+        }
+        return ctx;
+    }
+
+    // Per-connection verification on the stream (the context is shared).
+    void configure_stream(SslStream& stream) {
+        const std::shared_ptr<ConnState> st = pending_;
+        if (!st) return;
+        asio::error_code ec;
+        if (options_.tls.insecure_skip_verify) {
+            log(LogLevel::warn, "transport: TLS certificate verification is DISABLED (insecure_skip_verify) for " +
+                                    st->host);
+            stream.set_verify_mode(asio::ssl::verify_none, ec);
+            return;
+        }
+        stream.set_verify_mode(asio::ssl::verify_peer, ec);
+        // Weak: the connection's handlers already keep the state alive.
+        std::weak_ptr<ConnState> weak = st;
+        const auto pins = options_.tls.pinned_spki_sha256;
+        asio::ssl::host_name_verification check_host(st->host);
+        stream.set_verify_callback(
+            [weak, pins, check_host](bool preverified, asio::ssl::verify_context& vctx) {
+                auto state = weak.lock();
+                X509_STORE_CTX* sctx = vctx.native_handle();
+                const int depth = X509_STORE_CTX_get_error_depth(sctx);
+                if (!preverified) {
+                    if (state) {
+                        state->record_verify_failure(
+                            std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx))) +
+                            " (depth " + std::to_string(depth) + ")");
+                    }
+                    return false;
+                }
+                if (!check_host(preverified, vctx)) {
+                    if (state) state->record_verify_failure("certificate does not match host " + state->host);
+                    return false;
+                }
+                if (depth == 0 && !pins.empty()) {
+                    const std::string spki = spki_sha256_base64(X509_STORE_CTX_get_current_cert(sctx));
+                    const bool pinned = std::any_of(pins.begin(), pins.end(), [&](const std::string& p) {
+                        const std::string_view v = p.rfind("sha256/", 0) == 0 ? std::string_view(p).substr(7) : p;
+                        return !spki.empty() && v == spki;
+                    });
+                    if (!pinned) {
+                        if (state) state->record_verify_failure("server key " + spki + " matches no SPKI pin");
+                        return false;
+                    }
+                }
+                return true;
+            });
+    }
+
+    // --- events --------------------------------------------------------------
+
+    // Posts `fn` to the strand unless the transport is gone; runs it only if
+    // the transport is still alive there.
+    template <class F>
+    void post_event(F fn) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!alive_) return;
+        strand_->post([self = shared_from_this(), fn = std::move(fn)]() mutable {
+            if (!self->alive()) return;
+            fn(*self);
+        });
+    }
+
+    // As post_event, for an event of a live connection: dropped if the entry
+    // is gone (closed/aborted) or belongs to a later open() with the same id.
+    template <class F>
+    void post_conn_event(const std::shared_ptr<ConnState>& st, F fn) {
+        post_event([st, fn = std::move(fn)](Core& core) mutable {
+            Entry* e = core.find(st->id);
+            if (e == nullptr || e->state != st) return;
+            fn(core, *e);
+        });
+    }
+
+    void post_closed(const std::shared_ptr<ConnState>& st, CloseInfo info) {
+        post_event([st, info = std::move(info)](Core& core) {
+            auto it = core.conns_.find(st->id);
+            if (it == core.conns_.end() || it->second.state != st) return;
+            CloseInfo out = info;
+            out.opened = out.opened || it->second.opened;
+            core.conns_.erase(it);
+            core.events_->on_closed(st->id, out);
+        });
+    }
+
+    void closed_without_connection(ConnectionId id, errc e, std::string reason) {
+        CloseInfo info;
+        info.error = make_error_code(e);
+        info.reason = std::move(reason);
+        post_event([id, info](Core& core) { core.events_->on_closed(id, info); });
+    }
+
+    bool alive() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return alive_;
+    }
+
+    Entry* find(ConnectionId id) {
+        auto it = conns_.find(id);
+        return it == conns_.end() ? nullptr : &it->second;
+    }
+
+    void log(LogLevel level, const std::string& msg) const {
+        if (options_.log) options_.log(level, msg);
+    }
+
+    asio::io_context* io_;
+    Strand* strand_;
+    TransportEvents* events_;
+    const TransportOptions options_;
+
+    PlainClient plain_;
+    TlsClient tls_;
+
+    std::mutex mu_;
+    bool alive_ = true;
+
+    // Strand-only state.
+    std::unordered_map<ConnectionId, Entry> conns_;
+    SslContextPtr tls_ctx_;
+    std::shared_ptr<ConnState> pending_; // set around get_connection() for the init handlers
+};
+
+class WebSocketTransport final : public Transport {
+public:
+    explicit WebSocketTransport(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+    ~WebSocketTransport() override { core_->shutdown(); }
+
+    void open(ConnectionId id, const OpenRequest& request) override { core_->open(id, request); }
+    void send_text(ConnectionId id, std::string text) override { core_->send_text(id, text); }
+    void ping(ConnectionId id) override { core_->ping(id); }
+    void close(ConnectionId id, std::uint16_t code, const std::string& reason) override {
+        core_->close(id, code, reason);
+    }
+    void abort(ConnectionId id) override { core_->abort(id); }
+    std::size_t buffered_amount(ConnectionId id) const override { return core_->buffered_amount(id); }
+
+private:
+    std::shared_ptr<Core> core_;
+};
+
+} // namespace
+
+std::unique_ptr<Transport> make_websocket_transport(Reactor& reactor, Strand& strand, TransportEvents& events,
+                                                    TransportOptions options) {
+    auto core = std::make_shared<Core>(reactor, strand, events, std::move(options));
+    core->init();
+    return std::make_unique<WebSocketTransport>(std::move(core));
+}
+
+} // namespace tether::transport
