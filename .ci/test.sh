@@ -1,28 +1,98 @@
 #!/usr/bin/env bash
-# Builds tether and runs its tests. With no option: every default-labelled
-# suite (core, integration, bindings). Options:
-#   --fast       only the `core` label (no sockets; seconds)
-#   --build DIR  build directory (default: build)
+# Builds tether and runs its tests: the README's test command.
+#
+# With no option it runs the whole matrix, each in its own build directory:
+#   1. normal build (-Werror), every suite but soak      build/
+#   2. ASan+UBSan build: core + integration suites      build-asan/
+#   3. TSan build: the concurrency tests                build-tsan/
+#   4. fuzz smoke runs (30 s each) when clang is there   build-fuzz/
+# Options:
+#   --quick   part 1 only
+#   --fast    part 1, `core` label only (no sockets; seconds once built)
+#   --soak [MINUTES]  only the soak test (default 5 minutes), in build/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=build
-labels=""
+mode=all
+soak_minutes=5
 while [ $# -gt 0 ]; do
   case "$1" in
-    --fast) labels="core" ;;
-    --build) build="$2"; shift ;;
+    --quick) mode=quick ;;
+    --fast) mode=fast ;;
+    --soak) mode=soak; if [ $# -gt 1 ] && [[ "$2" =~ ^[0-9]+$ ]]; then soak_minutes="$2"; shift; fi ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
-bash .ci/install-deps.sh
+extras=(--bindings --bench --demo)
+[ "$mode" = all ] && extras+=(--fuzz)
+bash .ci/install-deps.sh "${extras[@]}"
 
 jobs=$(nproc)
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_WERROR=ON >/dev/null
-cmake --build "$build" -j "$jobs"
+summary=()
+stage() { # name, then the command
+  local name="$1"; shift
+  local t0=$SECONDS
+  echo "=== $name ==="
+  "$@"
+  summary+=("$name: $((SECONDS - t0)) s")
+}
 
-ctest_args=(--test-dir "$build" --output-on-failure -j "$jobs" --timeout 300 -LE soak)
-[ -n "$labels" ] && ctest_args+=(-L "$labels")
-ctest "${ctest_args[@]}"
+configure() { # dir, extra cmake args...
+  local dir="$1"; shift
+  cmake -S . -B "$dir" -G Ninja -DTETHER_WERROR=ON "$@" >/dev/null
+}
+
+normal() {
+  configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  cmake --build build -j "$jobs"
+  local labels=()
+  [ "$mode" = fast ] && labels=(-L core)
+  ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300 -LE 'soak|fuzz' "${labels[@]}"
+}
+
+asan() {
+  # -O1 keeps the sanitizer builds quick to compile and still fast to run.
+  configure build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DTETHER_SANITIZE=address \
+    -DTETHER_BUILD_BINDINGS=OFF -DTETHER_BUILD_BENCH=OFF
+  cmake --build build-asan -j "$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -L 'core|integration' -LE 'soak|fuzz'
+}
+
+tsan() {
+  configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DTETHER_SANITIZE=thread \
+    -DTETHER_BUILD_BINDINGS=OFF -DTETHER_BUILD_BENCH=OFF
+  cmake --build build-tsan -j "$jobs" --target tether_integration_tests chat-server
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan --output-on-failure --timeout 600 -R 'Concurrency'
+}
+
+fuzz() {
+  if ! command -v clang++ >/dev/null; then echo "clang++ not found: fuzz smoke skipped"; return 0; fi
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_FUZZ=ON \
+    -DTETHER_BUILD_TRANSPORT=OFF -DTETHER_BUILD_SAMPLES=OFF -DTETHER_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-fuzz -j "$jobs"
+  ctest --test-dir build-fuzz --output-on-failure --timeout 300 -L fuzz
+}
+
+soak() {
+  configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  cmake --build build -j "$jobs"
+  TETHER_SOAK_MINUTES="$soak_minutes" ctest --test-dir build --output-on-failure --timeout 0 -L soak
+}
+
+case "$mode" in
+  fast|quick) stage "normal build + tests" normal ;;
+  soak) stage "soak ($soak_minutes min)" soak ;;
+  all)
+    stage "normal build + all suites" normal
+    stage "ASan+UBSan: core + integration" asan
+    stage "TSan: concurrency" tsan
+    stage "fuzz smoke" fuzz
+    ;;
+esac
+
+echo "=== timing ==="
+printf '%s\n' "${summary[@]}"

@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -76,14 +77,13 @@ public:
         : settings_(std::move(settings)) {
         server_.init_asio(&io_);
         server_.clear_access_channels(websocketpp::log::alevel::all);
-        if (std::getenv("TETHER_TEST_VERBOSE") == nullptr) server_.clear_error_channels(websocketpp::log::elevel::all);
+        // TETHER_TEST_VERBOSE=1 prints server errors and client logs.
+        if (std::getenv("TETHER_TEST_VERBOSE") == nullptr) {
+            server_.clear_error_channels(websocketpp::log::elevel::all);
+        }
         server_.set_validate_handler([this](websocketpp::connection_hdl hdl) { return validate(hdl); });
         server_.set_message_handler(
             [this](websocketpp::connection_hdl hdl, typename Server::message_ptr msg) { on_message(hdl, msg); });
-        server_.set_open_handler([this](websocketpp::connection_hdl hdl) {
-            std::lock_guard<std::mutex> lock(mu_);
-            cons_.insert(hdl);
-        });
         if (setup) setup(server_);
         server_.listen(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
         server_.start_accept();
@@ -158,7 +158,6 @@ private:
     std::thread thread_;
     std::mutex mu_;
     std::map<std::string, std::string> headers_;
-    std::set<websocketpp::connection_hdl, std::owner_less<websocketpp::connection_hdl>> cons_;
 };
 
 using WsServer = TestServer<websocketpp::config::asio>;
@@ -410,12 +409,23 @@ std::string read_file(const std::string& path) {
     return s;
 }
 
+// Removes the PKI directory when the test program exits.
+struct TempDir {
+    std::string path;
+    ~TempDir() {
+        std::error_code ec;
+        if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+};
+
 const Pki& pki() {
+    static TempDir temp;
     static const Pki p = [] {
         Pki r;
         char tmpl[] = "/tmp/tether-transport-test-XXXXXX";
         if (mkdtemp(tmpl) == nullptr) return r;
         r.dir = tmpl;
+        temp.path = r.dir;
         const std::string d = r.dir;
         const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
         auto leaf = [&](const std::string& name, const std::string& san) {
@@ -490,7 +500,9 @@ protected:
     void make(TransportOptions opts = {}) {
         opts.log = [this](LogLevel level, std::string_view msg) {
             std::lock_guard<std::mutex> lock(log_mu_);
-            if (std::getenv("TETHER_TEST_VERBOSE") != nullptr) std::fprintf(stderr, "client log: %.*s\n", static_cast<int>(msg.size()), msg.data());
+            if (std::getenv("TETHER_TEST_VERBOSE") != nullptr) {
+                std::fprintf(stderr, "client log: %.*s\n", static_cast<int>(msg.size()), msg.data());
+            }
             logs_.emplace_back(level, std::string(msg));
         };
         on_strand([&] { transport_ = make_websocket_transport(*reactor_, *strand_, *rec_, opts); });

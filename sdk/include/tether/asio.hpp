@@ -10,8 +10,9 @@
 
 namespace tether {
 
-// `io` must outlive every client using the returned loop, and must be running
-// (io.run() on some thread) whenever a client is destroyed.
+// `io` must outlive every client using the returned loop, must be run by
+// exactly one thread (websocketpp 0.8.2 is only safe that way), and must be
+// running whenever a client is destroyed.
 inline std::shared_ptr<EventLoop> wrap_io_context(asio::io_context& io) { return EventLoop::wrap_native(&io); }
 
 } // namespace tether

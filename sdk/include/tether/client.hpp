@@ -173,8 +173,9 @@ public:
     Stats stats() const;
     std::string session_id() const;
 
-    // Blocks until the state is closed or failed, or the timeout passes.
-    // Returns the state reached. Must not be called from a callback.
+    // Blocks until the state is closed or failed and the callbacks reporting
+    // it (on_failed for messages left, on_state) have run, or the timeout
+    // passes. Returns the state reached. Must not be called from a callback.
     State wait_until_terminal(Milliseconds timeout) const;
 
     class Impl;

@@ -6,6 +6,8 @@
 //
 // Thread safety: Reactor and Strand::post are safe from any thread. Timer
 // methods must be called on its strand.
+// Lifetime: destroy Timers and Strands before the Reactor that made them (an
+// Asio strand touches its io_context's service when it goes away).
 #pragma once
 
 #include <functional>

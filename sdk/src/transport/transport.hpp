@@ -3,8 +3,9 @@
 // and the core; it never decides (no retries, no timers of its own beyond
 // websocketpp's connect/handshake timeouts).
 //
-// Thread safety: every method must be called on the strand given at creation,
-// and every TransportEvents callback is invoked on that strand. Events for a
+// Thread safety: every method, and the destructor, must be called on the
+// strand given at creation, and every TransportEvents callback is invoked on
+// that strand. Events for a
 // connection stop after on_closed() for it (exactly one on_closed per open()).
 #pragma once
 

@@ -18,10 +18,11 @@
 //    object is only a facade; destroying it silences events and terminates
 //    connections, and the Core goes away with the last connection.
 //
-// Thread safety: Transport methods run on the strand; websocketpp handlers on
-// the io thread. They share only `mu_`/`alive_` and the ConnState fields that
-// are atomic or under ConnState::mu. One io thread per io_context is assumed
-// (see docs/design notes on websocketpp #872/#583).
+// Thread safety: Transport methods (and its destructor) run on the strand;
+// websocketpp handlers on the io thread. They share only `mu_`/`alive_` and
+// the ConnState fields that are atomic or under ConnState::mu. Calls into a
+// websocketpp connection are made from the strand, which is only safe with
+// one io thread per io_context (websocketpp #872, #583).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
