@@ -885,3 +885,46 @@ TEST(SessionStats, CountsFramesBytesAndDepth) {
 }
 
 } // namespace
+
+namespace {
+
+// ---- regressions found in review -----------------------------------------------------
+
+TEST(SessionRegression, NewSessionWelcomeWithNonZeroLastSeqIsAViolation) {
+    Harness h;
+    ASSERT_FALSE(h.session.start(h.now));
+    h.drain();
+    h.open(h.expect_open());
+    h.server_frame(Harness::welcome("s1", false, 5));
+    EXPECT_EQ(h.session.state(), State::backoff);
+    EXPECT_EQ(h.last_error(), errc::bad_frame);
+}
+
+TEST(SessionRegression, ServerHeartbeatZeroKeepsTheClientInterval) {
+    Harness h;
+    auto w = Harness::welcome();
+    w.heartbeat_ms = 0;
+    h.start_ready(w);
+    EXPECT_EQ(h.session.heartbeat().interval(), milliseconds(1000)) << "not clamped to 250 ms pings";
+}
+
+std::string nested(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+TEST(SessionRegression, PayloadNestingIsLimitedSoTheFrameStaysWithinTheDecoderDepth) {
+    for (auto check : {PayloadCheck::validate, PayloadCheck::trusted}) {
+        Harness h;
+        EXPECT_TRUE(h.session.send(h.now, nested(kMaxPayloadDepth), {}, check).ok());
+        auto deep = h.session.send(h.now, nested(kMaxPayloadDepth + 1), {}, check);
+        ASSERT_FALSE(deep.ok());
+        EXPECT_EQ(deep.error(), errc::invalid_json);
+        EXPECT_TRUE(deep.error() == error_kind::local) << "the caller's mistake, not the peer's";
+    }
+    // The deepest accepted payload still decodes inside a frame on the other side.
+    ClientMsg m;
+    m.seq = 1;
+    m.id = "x";
+    m.data_json = nested(kMaxPayloadDepth);
+    EXPECT_TRUE(decode_client_frame(encode(m)).ok());
+}
+
+} // namespace

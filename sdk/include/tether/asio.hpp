@@ -1,5 +1,5 @@
 // Optional: run clients on an asio::io_context the application owns, so many
-// clients share its threads. Including this header pulls in standalone Asio.
+// clients share its (single) io thread. Including this header pulls in standalone Asio.
 //
 // Thread safety: as EventLoop.
 #pragma once

@@ -175,7 +175,8 @@ public:
 
     // Blocks until the state is closed or failed and the callbacks reporting
     // it (on_failed for messages left, on_state) have run, or the timeout
-    // passes. Returns the state reached. Must not be called from a callback.
+    // passes. Returns the state reached. From a callback it returns the
+    // current state at once (the io thread cannot wait for itself).
     State wait_until_terminal(Milliseconds timeout) const;
 
     class Impl;

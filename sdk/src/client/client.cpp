@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <random>
@@ -18,6 +19,7 @@
 #include "core/session.hpp"
 #include "transport/reactor.hpp"
 #include "transport/transport.hpp"
+#include "transport/transport_util.hpp"
 
 namespace tether {
 
@@ -72,8 +74,24 @@ core::SessionConfig to_session_config(const ClientOptions& o) {
     return c;
 }
 
+bool readable(const std::string& path) { return std::ifstream(path).good(); }
+
+// Mistakes no retry can fix are refused here, at construction, instead of
+// turning into a reconnect loop later.
 std::string validate_options(const ClientOptions& o) {
-    if (o.url.rfind("ws://", 0) != 0 && o.url.rfind("wss://", 0) != 0) return "url must start with ws:// or wss://";
+    std::string why;
+    if (!transport::detail::parse_ws_url(o.url, why)) return "url: " + why;
+    for (const auto& [name, value] : o.headers) {
+        if (!transport::detail::is_http_token(name)) return "header name '" + name + "' is not an HTTP token";
+        if (!transport::detail::is_safe_header_value(value)) return "header '" + name + "' has a control character";
+    }
+    if (!o.proxy.url.empty() && !transport::detail::normalize_proxy_url(o.proxy.url, why)) return "proxy url: " + why;
+    if (!o.tls.ca_file.empty() && !readable(o.tls.ca_file)) return "tls.ca_file is not readable: " + o.tls.ca_file;
+    if (o.tls.cert_file.empty() != o.tls.key_file.empty()) return "tls.cert_file and tls.key_file go together";
+    if (!o.tls.cert_file.empty() && !readable(o.tls.cert_file)) return "tls.cert_file is not readable";
+    if (!o.tls.key_file.empty() && !readable(o.tls.key_file)) return "tls.key_file is not readable";
+    if (!transport::detail::is_safe_header_value(o.client_name) || !transport::detail::is_safe_header_value(o.client_version))
+        return "client_name/client_version must not contain control characters";
     if (o.max_inbound_message_bytes < 1024) return "max_inbound_message_bytes must be at least 1024";
     if (o.timeouts.close_drain < Milliseconds::zero()) return "close drain must not be negative";
     return core::validate(to_session_config(o));
@@ -197,8 +215,13 @@ public:
     }
 
     State wait_until_terminal(Milliseconds timeout) const {
+        // From a callback the io thread would wait for itself: answer at once.
+        if (strand_->running_in_this_thread()) return state();
         std::unique_lock<std::mutex> lock(mu_);
-        state_cv_.wait_for(lock, timeout, [this] { return terminal(session_.state()); });
+        // Wakes once the callbacks for the terminal transition (on_failed for
+        // the messages left, on_state) have run, not merely when the session
+        // turned terminal: callers read what those callbacks recorded.
+        state_cv_.wait_for(lock, timeout, [this] { return terminal_reported_; });
         return public_state(session_.state());
     }
 
@@ -289,17 +312,21 @@ private:
                 deadline = session_.poll_timeout();
                 terminal_now = terminal(session_.state());
             }
-            if (terminal_now) state_cv_.notify_all();
             for (auto& a : actions) execute(a);
             rearm(deadline);
-            if (!shut_down_) {
-                for (auto& e : events) dispatch(e);
+            for (auto& e : events) {
+                if (shut_down_) break; // destroyed from a callback: not one more
+                dispatch(e);
             }
             actions.clear();
             events.clear();
             spare_actions_.swap(actions);
             spare_events_.swap(events);
             std::lock_guard<std::mutex> lock(mu_);
+            if (terminal_now && !terminal_reported_) {
+                terminal_reported_ = true; // this round dispatched the terminal events
+                state_cv_.notify_all();
+            }
             if (!session_.has_output()) return;
         }
     }
@@ -413,7 +440,10 @@ private:
     }
 
     void teardown() {
-        if (timer_) timer_->cancel();
+        // Destroyed here, on the strand, like every other Timer call: ~Impl
+        // may run on an application thread, where ~AsioTimer would race with
+        // a completed wait still queued on the strand (TSan saw it).
+        timer_.reset();
         armed_.reset();
         transport_.reset(); // aborts live connections, no events
     }
@@ -429,6 +459,7 @@ private:
     mutable std::condition_variable state_cv_;
     core::Session session_;   // guarded by mu_
     bool pump_posted_ = false; // guarded by mu_
+    bool terminal_reported_ = false; // guarded by mu_; see wait_until_terminal()
     std::atomic<bool> shut_down_{false};
 
     // strand only

@@ -529,6 +529,10 @@ Result<ClientFrame> decode_client_frame(std::string_view text, const DecodeLimit
     }
 }
 
+std::error_code check_nesting(std::string_view text, std::size_t max_depth) {
+    return prescan(text, max_depth) == Prescan::too_deep ? make_error_code(errc::frame_too_deep) : std::error_code{};
+}
+
 std::error_code validate_json_value(std::string_view text, const DecodeLimits& limits, std::string* detail) {
     auto result = [detail](errc e, std::string d) {
         if (detail != nullptr) *detail = std::move(d);
@@ -545,6 +549,12 @@ std::error_code validate_json_value(std::string_view text, const DecodeLimits& l
             return result(errc::frame_too_deep, "nested deeper than " + std::to_string(limits.max_depth));
         case Prescan::nul_byte: return result(errc::invalid_json, "NUL byte outside a string");
         }
+        // nlohmann skips a UTF-8 byte order mark at the start of its input,
+        // but the payload is spliced into the middle of a frame, where those
+        // bytes are not JSON: the peer would refuse the frame (bad_frame) on
+        // every resend. Refuse it here instead.
+        if (text.substr(0, 3) == "\xEF\xBB\xBF")
+            return result(errc::invalid_json, "byte order mark before the value (not allowed inside a frame)");
         std::string why;
         if (sax_accept(text, why)) return {};
         // nlohmann reports ill-formed UTF-8 as a plain parse error; tell the

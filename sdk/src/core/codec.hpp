@@ -22,6 +22,11 @@
 
 namespace tether::core {
 
+// A payload sits one level below the frame object, so payloads nested deeper
+// than this would make a frame the peer (default depth 64) must refuse, and
+// the message would be re-sent forever. send() enforces it.
+inline constexpr std::size_t kMaxPayloadDepth = 63;
+
 struct DecodeLimits {
     std::size_t max_bytes = 16 * 1024 * 1024;
     std::size_t max_depth = 64; // of the whole frame, the frame object itself is depth 1
@@ -41,6 +46,10 @@ std::string encode(const ErrorFrame& f);
 // Fast path for the hot loop: appends {"type":"msg","seq":S,"id":"I","data":D}
 // to `out` without building a ClientMsg. `data_json` must be valid JSON.
 void append_client_msg(std::string& out, std::uint64_t seq, std::string_view id, std::string_view data_json);
+
+// Only the cheap nesting check of validate_json_value (for payloads the SDK
+// serialized itself): errc::frame_too_deep when deeper than `max_depth`.
+std::error_code check_nesting(std::string_view text, std::size_t max_depth);
 
 // Validates that `text` is exactly one JSON value (any type) of at most
 // `limits`; used to check payloads given to send(). Returns the error code

@@ -101,11 +101,18 @@ Result<MessageId> Session::send(TimePoint now, std::string_view data_json, std::
         ++stats_.caller_errors;
         return fail(errc::closed, std::string("send() in state ") + to_string(state_));
     }
-    if (check == PayloadCheck::validate) {
+    {
         DecodeLimits limits;
         limits.max_bytes = config_.outbox.max_message_bytes;
+        limits.max_depth = kMaxPayloadDepth;
         std::string detail;
-        if (auto ec = validate_json_value(data_json, limits, &detail)) {
+        std::error_code ec = check == PayloadCheck::validate ? validate_json_value(data_json, limits, &detail)
+                                                             : check_nesting(data_json, limits.max_depth);
+        if (ec == errc::frame_too_deep) { // the caller's payload, so a local error
+            ec = make_error_code(errc::invalid_json);
+            detail = "payload nested deeper than " + std::to_string(kMaxPayloadDepth) + " levels";
+        }
+        if (ec) {
             ++stats_.caller_errors;
             return Failure{ec, detail};
         }
@@ -438,6 +445,10 @@ void Session::handle_welcome(TimePoint now, Welcome&& w) {
         ++stats_.resumes;
         events_.emplace_back(SessionResumed{w.session, outbox_.size()});
     } else {
+        if (w.last_seq != 0) {
+            protocol_violation(now, make_error_code(errc::bad_frame), "welcome resumed:false with last_seq != 0");
+            return;
+        }
         inbox_.reset_session();
         if (resume_requested_) {
             ++stats_.sessions_lost;
@@ -450,7 +461,7 @@ void Session::handle_welcome(TimePoint now, Welcome&& w) {
     session_id_ = std::move(w.session);
     resume_token_ = std::move(w.resume_token);
     std::optional<Duration> server_interval;
-    if (w.heartbeat_ms)
+    if (w.heartbeat_ms && *w.heartbeat_ms > 0) // 0 is not a valid interval: keep ours
         server_interval = Duration(static_cast<Duration::rep>(
             std::min<std::uint64_t>(*w.heartbeat_ms, static_cast<std::uint64_t>(kMaxDuration.count()))));
     heartbeat_.start(now, server_interval);
