@@ -102,6 +102,17 @@ TEST(UniformInclusive, RejectsTheBiasedTopSliverAndDrawsAgain) {
     EXPECT_EQ(pow2.calls(), 2U);
 }
 
+TEST(UniformInclusive, ADegenerateConstantRngCannotHangIt) {
+    // UINT64_MAX is above the rejection limit for every bound but the full
+    // range; a constant Rng must still get an answer (the retries are bounded).
+    ScriptedRng stuck(kU64Max);
+    const std::uint64_t v = uniform_inclusive(stuck, 9);
+    EXPECT_LE(v, 9U);
+    EXPECT_LE(stuck.calls(), 100U);
+    ScriptedRng stuck_pow2(kU64Max);
+    EXPECT_LE(uniform_inclusive(stuck_pow2, 255), 255U);
+}
+
 TEST(UniformInclusive, RoughlyUniform) {
     SplitMix64 rng(7);
     constexpr int kDraws = 60000;
@@ -260,6 +271,33 @@ TEST(Backoff, ResetsOnlyAfterStayingReadyForStableAfter) {
 
     b.reset();
     EXPECT_EQ(b.failures(), 0U);
+}
+
+TEST(Backoff, OneQuickReturnPerStableConnection) {
+    BackoffConfig cfg; // stable_after 10 s
+    Backoff b(cfg);
+    ScriptedRng zero(0);
+    FakeClock clock;
+    EXPECT_FALSE(b.last_ready_was_stable());
+    b.on_ready(clock.now);
+    clock.advance(milliseconds(10000));
+    b.on_ready_ended(clock.now);
+    EXPECT_TRUE(b.last_ready_was_stable());
+    (void)b.short_delay(zero); // the quick return consumes it
+    EXPECT_FALSE(b.last_ready_was_stable());
+
+    b.on_ready(clock.now);
+    clock.advance(milliseconds(10000));
+    b.on_ready_ended(clock.now);
+    ASSERT_TRUE(b.last_ready_was_stable());
+    (void)b.next_delay(zero); // so does a normal delay
+    EXPECT_FALSE(b.last_ready_was_stable());
+
+    b.on_ready(clock.now);
+    clock.advance(milliseconds(50)); // young connection: no quick return
+    b.on_ready_ended(clock.now);
+    EXPECT_FALSE(b.last_ready_was_stable());
+    EXPECT_EQ(b.failures(), 1U);
 }
 
 TEST(Backoff, ExhaustedAfterMaxAttempts) {
