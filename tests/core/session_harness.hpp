@@ -10,25 +10,11 @@
 
 #include "core/codec.hpp"
 #include "core/session.hpp"
+#include "test_support.hpp"
 
 namespace tether::core::testing {
 
-// Returns queued values, then `fallback` forever.
-class ScriptedRng final : public Rng {
-public:
-    explicit ScriptedRng(std::uint64_t fallback = 0) : fallback_(fallback) {}
-    void push(std::uint64_t v) { values_.push_back(v); }
-    std::uint64_t next_u64() override {
-        if (values_.empty()) return fallback_;
-        const auto v = values_.front();
-        values_.pop_front();
-        return v;
-    }
-    std::uint64_t fallback_;
-
-private:
-    std::deque<std::uint64_t> values_;
-};
+using tether::test::ScriptedRng;
 
 inline SessionConfig test_config() {
     SessionConfig c;

@@ -136,7 +136,7 @@ TEST(SessionTransitions, IdleCloseIsClosed) {
 
 TEST(SessionTransitions, ReconnectNowSkipsBackoff) {
     Harness h;
-    h.rng.fallback_ = ~0ull; // maximal jitter: a long wait
+    h.rng.set_fallback(~0ull); // maximal jitter: a long wait
     h.start_ready();
     h.close_transport(Harness::transport_error(errc::transport_closed));
     ASSERT_EQ(h.session.state(), State::backoff);
@@ -383,7 +383,7 @@ INSTANTIATE_TEST_SUITE_P(Codes, ErrorFrameTable,
 
 TEST(SessionTable, RetryAfterIsAFloor) {
     Harness h;
-    h.rng.fallback_ = 0; // no jitter
+    h.rng.set_fallback(0); // no jitter
     h.start_ready();
     ErrorFrame e;
     e.code = "server_busy";
@@ -475,7 +475,7 @@ TEST(SessionTable, NoSubprotocolSelectedIsAccepted) {
 
 TEST(SessionTable, GoingAwayAfterAStableConnectionIsNotAFailure) {
     Harness h;
-    h.rng.fallback_ = ~0ull;
+    h.rng.set_fallback(~0ull);
     const auto id = h.start_ready();
     for (int i = 0; i < 12; ++i) { // 6 s > stable_after, kept alive by pongs
         h.advance(milliseconds(500));
@@ -536,7 +536,7 @@ TEST(SessionTimeouts, HalfOpenIsDetectedWithinHeartbeatPlusTimeout) {
     h.start_ready();
     const TimePoint ready_at = h.now;
     // The network silently eats everything: the session only sees time pass.
-    h.rng.fallback_ = 1u << 20; // a non-zero backoff, so the reconnect stays visible
+    h.rng.set_fallback(1u << 20); // a non-zero backoff, so the reconnect stays visible
     while (h.session.state() == State::ready && h.now - ready_at < milliseconds(10000)) h.advance(milliseconds(10));
     const auto dead = h.entered(State::backoff, errc::heartbeat_timeout);
     ASSERT_TRUE(dead.has_value());
