@@ -129,7 +129,7 @@ TEST(Soak, FiftyClientsUnderRandomFaultsLoseNothingAndDoNotGrow) {
     // Everything sent must be acked and echoed exactly once, in order.
     for (auto& p : peers) {
         const std::uint64_t sent = p->sent;
-        const bool done = p->rec.wait_for(milliseconds(60000), [&](const Recorder& r) {
+        const bool done = p->rec.wait_for(milliseconds(20000), [&](const Recorder& r) {
             return r.acked_set.size() >= sent && p->next_echo > sent;
         });
         p->rec.with_lock([&](const Recorder& r) {
