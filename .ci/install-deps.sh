@@ -7,14 +7,15 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libwebsocketpp-dev libasio-dev libssl-dev openssl nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev
+  python3 tmux
 )
 # Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo.
 for arg in "$@"; do
   case "$arg" in
-    --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime) ;;
+    --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime nunit-console libnunit-cil-dev) ;;
     --bench) packages+=(libbenchmark-dev) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    --demo) packages+=(tmux) ;;
+    --demo) packages+=(python3 tmux) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # Builds tether and runs its tests: the README's test command.
 #
-# With no option it runs the whole matrix, each in its own build directory:
-#   1. normal build (-Werror), every suite but soak      build/
-#   2. ASan+UBSan build: core + integration suites      build-asan/
-#   3. TSan build: the concurrency tests                build-tsan/
-#   4. fuzz smoke runs (30 s each) when clang is there   build-fuzz/
+# With no option: a normal build (-Werror) and every suite but soak (core,
+# integration, bindings, samples), in build/.
 # Options:
-#   --quick   part 1 only
-#   --fast    part 1, `core` label only (no sockets; seconds once built)
+#   --matrix  also, each in its own build directory:
+#               ASan+UBSan build: core + integration suites    build-asan/
+#               TSan build: the concurrency tests              build-tsan/
+#               fuzz smoke runs (30 s each) when clang is there build-fuzz/
+#   --fast    `core` label only (no sockets; seconds once built)
 #   --soak [MINUTES]  only the soak test (default 5 minutes), in build/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mode=all
+mode=default
 soak_minutes=5
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) mode=quick ;;
+    --matrix) mode=matrix ;;
+    --quick) mode=default ;;
     --fast) mode=fast ;;
     --soak) mode=soak; if [ $# -gt 1 ] && [[ "$2" =~ ^[0-9]+$ ]]; then soak_minutes="$2"; shift; fi ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
 done
 
 extras=(--bindings --bench --demo)
-[ "$mode" = all ] && extras+=(--fuzz)
+[ "$mode" = matrix ] && extras+=(--fuzz)
 bash .ci/install-deps.sh "${extras[@]}"
 
 jobs=$(nproc)
@@ -84,9 +85,10 @@ soak() {
 }
 
 case "$mode" in
-  fast|quick) stage "normal build + tests" normal ;;
+  fast) stage "normal build + core tests" normal ;;
+  default) stage "normal build + all suites" normal ;;
   soak) stage "soak ($soak_minutes min)" soak ;;
-  all)
+  matrix)
     stage "normal build + all suites" normal
     stage "ASan+UBSan: core + integration" asan
     stage "TSan: concurrency" tsan

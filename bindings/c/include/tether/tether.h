@@ -1,0 +1,342 @@
+/*
+ * tether.h: the tether C ABI (libtether.so.0). Plain C99.
+ *
+ * Conventions (see docs/c-abi.md):
+ * - Every function returns an int: TETHER_OK (0) or a negative TETHER_E_*
+ *   code, except the few that return a string or a number by design.
+ *   Codes are only ever appended; their values never change.
+ * - Structs the caller passes in start with `struct_size`; set it with the
+ *   *_INIT initializer. Fields are only ever appended.
+ * - Strings are NUL-terminated UTF-8. Strings the library hands out belong to
+ *   the library (events: until tether_event_free).
+ * - Callbacks run on the client's SDK thread, one at a time, with
+ *   `void *user_data` last. tether_client_destroy, tether_client_poll_event
+ *   and tether_client_wait_state are refused inside a callback
+ *   (TETHER_E_IN_CALLBACK).
+ *
+ * Thread safety: every function may be called from any thread, concurrently,
+ * except tether_client_destroy: no other call on that client may be running
+ * or follow it.
+ */
+#ifndef TETHER_H
+#define TETHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TETHER_API __attribute__((visibility("default")))
+#else
+#define TETHER_API
+#endif
+
+/* ---- version ------------------------------------------------------------ */
+
+/* Identical to tether/version.hpp (the build checks they agree). */
+#define TETHER_VERSION_MAJOR 0
+#define TETHER_VERSION_MINOR 1
+#define TETHER_VERSION_PATCH 0
+#define TETHER_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define TETHER_VERSION_NUM (TETHER_VERSION_MAJOR * 10000 + TETHER_VERSION_MINOR * 100 + TETHER_VERSION_PATCH)
+
+/* The library's version at run time (compare with TETHER_VERSION_NUM). */
+TETHER_API int tether_version_number(void);
+TETHER_API const char *tether_version_string(void);
+
+/* ---- error codes ---------------------------------------------------------
+ * -1 .. -999 are tether::errc values negated (C++ errc::x == -TETHER_E_X).
+ * -1000 and below belong to the C layer itself. Only ever appended. */
+typedef enum tether_error {
+    TETHER_OK = 0,
+    /* local: the caller misused the API; nothing happened */
+    TETHER_E_INVALID_ARGUMENT = -1,
+    TETHER_E_INVALID_STATE = -2,
+    TETHER_E_OUTBOX_FULL = -3,
+    TETHER_E_MESSAGE_TOO_LARGE = -4,
+    TETHER_E_INVALID_JSON = -5,
+    TETHER_E_CLOSED = -6,
+    TETHER_E_IN_CALLBACK = -7,
+    TETHER_E_INVALID_UTF8 = -8,
+    /* remote: network and transport */
+    TETHER_E_CONNECT_FAILED = -100,
+    TETHER_E_CONNECT_TIMEOUT = -101,
+    TETHER_E_DNS_FAILED = -102,
+    TETHER_E_TLS_ERROR = -103,
+    TETHER_E_TLS_VERIFY_FAILED = -104,
+    TETHER_E_HANDSHAKE_FAILED = -105,
+    TETHER_E_HTTP_STATUS = -106,
+    TETHER_E_NOT_FOUND = -107,
+    TETHER_E_TRANSPORT_CLOSED = -108,
+    TETHER_E_HEARTBEAT_TIMEOUT = -109,
+    TETHER_E_AUTH_TIMEOUT = -110,
+    TETHER_E_PROXY_ERROR = -111,
+    TETHER_E_MESSAGE_TOO_BIG = -112,
+    TETHER_E_BAD_URL = -113,
+    /* remote: protocol violations by the peer */
+    TETHER_E_BAD_FRAME = -200,
+    TETHER_E_PROTOCOL_VERSION = -201,
+    TETHER_E_UNEXPECTED_FRAME = -202,
+    TETHER_E_SEQ_GAP = -203,
+    TETHER_E_ACK_OUT_OF_RANGE = -204,
+    TETHER_E_BINARY_FRAME = -205,
+    TETHER_E_FRAME_INVALID_JSON = -206,
+    TETHER_E_FRAME_NOT_OBJECT = -207,
+    TETHER_E_FRAME_MISSING_FIELD = -208,
+    TETHER_E_FRAME_WRONG_TYPE = -209,
+    TETHER_E_FRAME_SEQ_OUT_OF_RANGE = -210,
+    TETHER_E_FRAME_TOO_LARGE = -211,
+    TETHER_E_FRAME_TOO_DEEP = -212,
+    /* remote: signalled by the server */
+    TETHER_E_UNAUTHORIZED = -300,
+    TETHER_E_FORBIDDEN = -301,
+    TETHER_E_TOKEN_EXPIRED = -302,
+    TETHER_E_SERVER_BUSY = -303,
+    TETHER_E_RATE_LIMITED = -304,
+    TETHER_E_SESSION_TAKEN_OVER = -305,
+    TETHER_E_GOING_AWAY = -306,
+    TETHER_E_SERVER_ERROR = -307,
+    /* remote: session outcomes */
+    TETHER_E_SESSION_LOST = -400,
+    TETHER_E_MAX_ATTEMPTS_EXCEEDED = -401,
+    TETHER_E_NO_TOKEN = -402,
+    /* C layer */
+    TETHER_E_TIMEOUT = -1000,   /* a poll or wait ran out of time (not a failure of the client) */
+    TETHER_E_NO_MEMORY = -1001,
+    TETHER_E_INTERNAL = -1002   /* an unexpected failure inside the library (a bug) */
+} tether_error;
+
+/* A short description; never NULL ("unknown error" for unknown codes). */
+TETHER_API const char *tether_strerror(int code);
+/* The stable short name, e.g. "outbox_full", "ok"; "unknown" if unknown. */
+TETHER_API const char *tether_error_name(int code);
+/* 1 for caller errors (-1 .. -99), 0 otherwise. */
+TETHER_API int tether_error_is_local(int code);
+
+/* ---- states, events, enums ---------------------------------------------- */
+
+typedef enum tether_state {
+    TETHER_STATE_IDLE = 0,
+    TETHER_STATE_CONNECTING = 1,
+    TETHER_STATE_AUTHENTICATING = 2,
+    TETHER_STATE_READY = 3,
+    TETHER_STATE_BACKOFF = 4,
+    TETHER_STATE_CLOSING = 5,
+    TETHER_STATE_CLOSED = 6, /* terminal */
+    TETHER_STATE_FAILED = 7  /* terminal */
+} tether_state;
+#define TETHER_STATE_BIT(s) (1u << (unsigned)(s))
+
+/* "idle", "ready", ...; "unknown" when out of range. */
+TETHER_API const char *tether_state_name(int state);
+
+typedef enum tether_event_type {
+    TETHER_EVENT_NONE = 0,
+    TETHER_EVENT_STATE = 1,        /* state_from -> state_to; error = reason or 0 */
+    TETHER_EVENT_MESSAGE = 2,      /* seq, data/data_len, message_id (NULL if none) */
+    TETHER_EVENT_ACKED = 3,        /* id */
+    TETHER_EVENT_FAILED = 4,       /* id, message_id, error */
+    TETHER_EVENT_RESUMED = 5,      /* session */
+    TETHER_EVENT_SESSION_LOST = 6, /* previous_session, session (the new one), unacked */
+    TETHER_EVENT_ERROR = 7         /* error, detail: reported, the client carries on */
+} tether_event_type;
+
+typedef enum tether_session_lost_policy {
+    TETHER_SESSION_LOST_RESEND = 0, /* re-send unacked messages, same ids (default) */
+    TETHER_SESSION_LOST_FAIL = 1    /* fail them with TETHER_E_SESSION_LOST */
+} tether_session_lost_policy;
+
+typedef enum tether_log_level {
+    TETHER_LOG_DEFAULT = 0, /* options only: info */
+    TETHER_LOG_TRACE = 1,
+    TETHER_LOG_DEBUG = 2,
+    TETHER_LOG_INFO = 3,
+    TETHER_LOG_WARN = 4,
+    TETHER_LOG_ERROR = 5
+} tether_log_level;
+
+/* One event. Strings are NUL-terminated and never NULL, except message_id,
+ * which is NULL when there is none. From tether_client_poll_event the event
+ * owns them until tether_event_free; in a callback they live until it
+ * returns. */
+typedef struct tether_event {
+    size_t struct_size;
+    int32_t type;       /* tether_event_type */
+    int32_t error;      /* STATE: reason (0: normal progress); FAILED, ERROR: code */
+    int32_t state_from; /* STATE */
+    int32_t state_to;   /* STATE */
+    uint64_t attempt;   /* STATE: consecutive failed attempts so far */
+    int64_t retry_in_ms; /* STATE to backoff: delay before the next attempt */
+    uint64_t id;        /* ACKED, FAILED: the id tether_client_send returned */
+    uint64_t seq;       /* MESSAGE */
+    uint64_t unacked;   /* SESSION_LOST: messages re-sent or failed */
+    const char *data;   /* MESSAGE: the JSON value as text */
+    size_t data_len;
+    const char *message_id; /* MESSAGE: the originating id; FAILED: the idempotency key */
+    const char *detail;
+    const char *session;
+    const char *previous_session;
+    void *internal_;    /* owned storage; do not touch */
+} tether_event;
+
+#ifdef __cplusplus
+#define TETHER_EVENT_INIT (tether_event_init_value_())
+static inline tether_event tether_event_init_value_(void) { tether_event e = {}; e.struct_size = sizeof e; return e; }
+#else
+#define TETHER_EVENT_INIT { .struct_size = sizeof(tether_event) }
+#endif
+
+/* Releases what a polled event owns and zeroes it (struct_size is kept).
+ * NULL and already-freed events are fine. */
+TETHER_API void tether_event_free(tether_event *event);
+
+/* Callbacks: on the SDK thread, one at a time, no SDK lock held. */
+typedef void (*tether_event_fn)(const tether_event *event, void *user_data);
+typedef void (*tether_log_fn)(int level, const char *message, void *user_data);
+
+/* ---- options -------------------------------------------------------------
+ * Zero/NULL means "the SDK default" for every field. Negative durations are
+ * refused. Strings are copied by tether_client_create. */
+typedef struct tether_client_options {
+    size_t struct_size;
+    const char *url;            /* ws://host:port/path or wss://...; required */
+    const char *token;          /* sent in hello; NULL: none */
+    const char *client_name;    /* default "tether-c" */
+    const char *client_version; /* default TETHER_VERSION_STRING */
+    const char *const *headers; /* extra upgrade headers, each "Name: value" */
+    size_t header_count;
+
+    int64_t heartbeat_interval_ms;   /* 15000; a server's heartbeat_ms overrides it */
+    int64_t heartbeat_timeout_ms;    /* 2 x interval */
+    int64_t backoff_base_ms;         /* 250 */
+    int64_t backoff_max_ms;          /* 30000 */
+    int64_t backoff_stable_after_ms; /* 10000 */
+    uint32_t backoff_max_attempts;   /* unlimited */
+    int32_t session_lost_policy;     /* tether_session_lost_policy */
+    uint64_t outbox_max_messages;    /* 100000 */
+    uint64_t outbox_max_bytes;       /* 64 MiB */
+    uint64_t outbox_max_message_bytes; /* 1 MiB */
+    uint64_t outbox_max_in_flight;   /* 1024 */
+    uint32_t ack_every_messages;     /* 32 */
+    int32_t log_level;               /* tether_log_level; info */
+    int64_t ack_max_delay_ms;        /* 50 */
+    int64_t connect_timeout_ms;      /* 10000 */
+    int64_t hello_timeout_ms;        /* 10000 */
+    int64_t close_drain_ms;          /* 5000 */
+    uint64_t max_inbound_message_bytes; /* 16 MiB */
+
+    const char *tls_ca_file;   /* PEM bundle; NULL: the system store */
+    const char *tls_ca_dir;
+    const char *tls_cert_file; /* mTLS */
+    const char *tls_key_file;
+    const char *const *tls_pinned_spki_sha256; /* base64 SHA-256 pins */
+    size_t tls_pinned_spki_count;
+    int32_t tls_insecure_skip_verify; /* 0 or 1; tests only */
+    int32_t reserved0_;               /* must be 0 */
+    const char *proxy_url;     /* http://host:port of a CONNECT proxy */
+    const char *proxy_username;
+    const char *proxy_password;
+
+    /* Set: every event goes to this callback. NULL: events are queued for
+     * tether_client_poll_event. */
+    tether_event_fn event_callback;
+    tether_log_fn log_callback; /* NULL: logs are dropped */
+    void *user_data;            /* passed to both callbacks */
+} tether_client_options;
+
+#ifdef __cplusplus
+#define TETHER_CLIENT_OPTIONS_INIT (tether_client_options_init_value_())
+static inline tether_client_options tether_client_options_init_value_(void) {
+    tether_client_options o = {};
+    o.struct_size = sizeof o;
+    return o;
+}
+#else
+#define TETHER_CLIENT_OPTIONS_INIT { .struct_size = sizeof(tether_client_options) }
+#endif
+
+/* ---- statistics ------------------------------------------------------------ */
+typedef struct tether_stats {
+    size_t struct_size;
+    uint64_t connect_attempts, connects, reconnects, resumes, sessions_lost;
+    uint64_t messages_sent, messages_acked, messages_failed, messages_received;
+    uint64_t frames_resent, duplicates_dropped, protocol_errors, unknown_frames;
+    uint64_t caller_errors, pings_sent, acks_sent;
+    uint64_t frames_in, frames_out, bytes_in, bytes_out;
+    uint64_t outbox_depth, outbox_bytes, outbox_high_water;
+} tether_stats;
+
+#ifdef __cplusplus
+#define TETHER_STATS_INIT (tether_stats_init_value_())
+static inline tether_stats tether_stats_init_value_(void) { tether_stats s = {}; s.struct_size = sizeof s; return s; }
+#else
+#define TETHER_STATS_INIT { .struct_size = sizeof(tether_stats) }
+#endif
+
+/* ---- the client ----------------------------------------------------------- */
+typedef struct tether_client tether_client;
+
+/* Validates and copies the options; the client starts idle. On failure *out
+ * is NULL and tether_client_last_error(NULL) explains on this thread. */
+TETHER_API int tether_client_create(const tether_client_options *options, tether_client **out);
+
+/* Stops the client (no bye: use close + wait_state first for a graceful end)
+ * and frees it. Returns after the last callback has finished; no callback
+ * runs afterwards. Undelivered queued events are dropped. NULL is a no-op. */
+TETHER_API int tether_client_destroy(tether_client *client);
+
+/* Starts connecting; afterwards the client reconnects by itself. Once only. */
+TETHER_API int tether_client_connect(tether_client *client);
+
+/* Queues `json_len` bytes of UTF-8 JSON text (any JSON value). Sent once the
+ * session is ready, re-sent until acknowledged. `message_id`: idempotency key
+ * (NULL or "": generated). `id_out` (may be NULL) receives the local id
+ * that ACKED/FAILED events name. */
+TETHER_API int tether_client_send(tether_client *client, const char *json, size_t json_len, const char *message_id,
+                                  uint64_t *id_out);
+
+/* Graceful: drain the outbox up to `drain_ms` (< 0: the configured default),
+ * say bye, close. Queued messages left over fail with TETHER_E_CLOSED. */
+TETHER_API int tether_client_close(tether_client *client, int64_t drain_ms);
+/* Immediate: drop the connection, fail queued messages, state closed. */
+TETHER_API int tether_client_abort(tether_client *client);
+/* Skip the backoff wait, or replace the current connection. */
+TETHER_API int tether_client_reconnect_now(tether_client *client);
+/* Cut the connection as a network failure would (tests, QA). */
+TETHER_API int tether_client_simulate_network_drop(tether_client *client);
+
+TETHER_API int tether_client_state(tether_client *client, int *state_out);
+/* `stats->struct_size` must be set (TETHER_STATS_INIT). */
+TETHER_API int tether_client_stats(tether_client *client, tether_stats *stats);
+/* Copies the session id ("" before the first welcome) into buf, truncated and
+ * always NUL-terminated when buf_size > 0. *len_out (may be NULL) receives the
+ * full length; buf may be NULL when buf_size is 0. */
+TETHER_API int tether_client_session_id(tether_client *client, char *buf, size_t buf_size, size_t *len_out);
+
+/* The message of the last failing call on `client` (NULL: the last failing
+ * call on this thread that had no client, i.e. create). "" if none. Valid on
+ * this thread until the next tether_client_last_error call. */
+TETHER_API const char *tether_client_last_error(tether_client *client);
+
+/* Queue mode (no event_callback): takes the oldest event. `event->struct_size`
+ * must be set (TETHER_EVENT_INIT); free each event with tether_event_free.
+ * timeout_ms: 0 = do not wait, < 0 = wait forever.
+ * TETHER_OK: an event; TETHER_E_TIMEOUT: none yet; TETHER_E_CLOSED: the client
+ * reached closed/failed and every event has been taken (no more will come). */
+TETHER_API int tether_client_poll_event(tether_client *client, tether_event *event, int timeout_ms);
+
+/* Waits until the client enters a state in `state_mask` (TETHER_STATE_BIT
+ * values), as seen by event dispatch. TETHER_OK: reached (*state_out, may be
+ * NULL, holds it). A terminal state outside the mask returns its reason
+ * (e.g. TETHER_E_UNAUTHORIZED) or TETHER_E_CLOSED; TETHER_E_TIMEOUT otherwise. */
+TETHER_API int tether_client_wait_state(tether_client *client, unsigned state_mask, int timeout_ms, int *state_out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TETHER_H */

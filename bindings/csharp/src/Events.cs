@@ -1,0 +1,92 @@
+using System;
+
+namespace Tether
+{
+    public enum State { Idle = 0, Connecting = 1, Authenticating = 2, Ready = 3, Backoff = 4, Closing = 5, Closed = 6, Failed = 7 }
+
+    public enum SessionLostPolicy { Resend = 0, Fail = 1 }
+
+    public enum LogLevel { Trace = 1, Debug = 2, Info = 3, Warn = 4, Error = 5 }
+
+    public sealed class StateChangedEventArgs : EventArgs
+    {
+        public State Previous { get; internal set; }
+        public State State { get; internal set; }
+        public TetherException Reason { get; internal set; } // null: normal progress
+        public string Detail { get; internal set; }
+        public TimeSpan RetryIn { get; internal set; }
+        public ulong Attempt { get; internal set; }
+        public bool IsTerminal { get { return State == State.Closed || State == State.Failed; } }
+    }
+
+    public sealed class MessageEventArgs : EventArgs
+    {
+        public ulong Seq { get; internal set; }
+        public string Json { get; internal set; }      // the JSON value as text
+        public string MessageId { get; internal set; } // the originating id, or null
+    }
+
+    public sealed class AckedEventArgs : EventArgs
+    {
+        public ulong Id { get; internal set; }
+    }
+
+    public sealed class FailedEventArgs : EventArgs
+    {
+        public ulong Id { get; internal set; }
+        public string MessageId { get; internal set; }
+        public TetherException Error { get; internal set; }
+    }
+
+    public sealed class ResumedEventArgs : EventArgs
+    {
+        public string Session { get; internal set; }
+    }
+
+    public sealed class SessionLostEventArgs : EventArgs
+    {
+        public string PreviousSession { get; internal set; }
+        public string NewSession { get; internal set; }
+        public ulong Unacked { get; internal set; }
+    }
+
+    public sealed class ErrorEventArgs : EventArgs
+    {
+        public TetherException Error { get; internal set; }
+    }
+
+    public sealed class Stats
+    {
+        public ulong ConnectAttempts, Connects, Reconnects, Resumes, SessionsLost;
+        public ulong MessagesSent, MessagesAcked, MessagesFailed, MessagesReceived;
+        public ulong FramesResent, DuplicatesDropped, ProtocolErrors, UnknownFrames;
+        public ulong CallerErrors, PingsSent, AcksSent;
+        public ulong FramesIn, FramesOut, BytesIn, BytesOut;
+        public ulong OutboxDepth, OutboxBytes, OutboxHighWater;
+    }
+
+    // Options; zero/null means the SDK default (see docs/configuration.md).
+    public sealed class ClientOptions
+    {
+        public string Url;
+        public string Token;
+        public string ClientName = "tether-csharp";
+        public string ClientVersion;
+        public System.Collections.Generic.IDictionary<string, string> Headers;
+        public TimeSpan HeartbeatInterval, HeartbeatTimeout;
+        public TimeSpan BackoffBase, BackoffMax, BackoffStableAfter;
+        public uint MaxAttempts; // 0: unlimited
+        public SessionLostPolicy OnSessionLost = SessionLostPolicy.Resend;
+        public ulong OutboxMaxMessages, OutboxMaxBytes, OutboxMaxMessageBytes, OutboxMaxInFlight;
+        public uint AckEveryMessages;
+        public TimeSpan AckMaxDelay, ConnectTimeout, HelloTimeout, CloseDrain;
+        public ulong MaxInboundMessageBytes;
+        public string TlsCaFile, TlsCaDir, TlsCertFile, TlsKeyFile;
+        public string[] TlsPinnedSpkiSha256;
+        public bool TlsInsecureSkipVerify;
+        public string ProxyUrl, ProxyUsername, ProxyPassword;
+        // Runs on the SDK's native thread (opt-in); must not block.
+        public Action<LogLevel, string> Log;
+        public LogLevel LogLevel = LogLevel.Info;
+    }
+}
