@@ -241,8 +241,12 @@ public:
         }
         auto done = std::make_shared<std::promise<void>>();
         auto future = done->get_future();
-        strand_->post([self = shared_from_this(), done] {
+        strand_->post([self = shared_from_this(), done]() mutable {
             self->teardown();
+            // Drop our reference before waking the destructor: the last one
+            // must be released on its thread, so that a client-owned io
+            // thread is joined there and not detached (and left running).
+            self.reset();
             done->set_value();
         });
         if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
