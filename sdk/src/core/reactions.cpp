@@ -20,6 +20,14 @@ Reaction protocol(errc e, std::string detail) {
     return r;
 }
 
+// The bad_frame family (docs/protocol.md §3.2), protocol_version aside.
+bool is_violation(const std::error_code& ec) {
+    if (ec.category() != error_category()) return false;
+    const int v = ec.value();
+    return v >= static_cast<int>(errc::bad_frame) && v <= static_cast<int>(errc::frame_too_deep) &&
+           v != static_cast<int>(errc::protocol_version);
+}
+
 Reaction from_http_status(const CloseInfo& info) {
     const int s = info.http_status;
     const std::string what = "HTTP " + std::to_string(s) + " at the upgrade";
@@ -82,7 +90,11 @@ Reaction classify_close(const CloseInfo& info) {
             info.error == errc::protocol_version || info.error == errc::not_found ||
             info.error == errc::unauthorized || info.error == errc::forbidden)
             return make(Reaction::Kind::fail, static_cast<errc>(info.error.value()), detail);
-        if (info.error == errc::message_too_big) return protocol(errc::message_too_big, detail);
+        // Violations the transport detected (WebSocket framing, UTF-8, an
+        // invalid close frame, an inbound message over the limit) count as
+        // protocol errors like those the session detects.
+        if (info.error == errc::message_too_big || is_violation(info.error))
+            return protocol(static_cast<errc>(info.error.value()), detail);
         if (info.error.category() == error_category())
             return make(Reaction::Kind::retry, static_cast<errc>(info.error.value()), detail, info.retry_after);
         Reaction r = make(Reaction::Kind::retry, errc::transport_closed, detail);

@@ -145,6 +145,13 @@ bool is_ec(const std::error_code& ec, const std::error_code& other) {
     return ec.category() == other.category() && ec.value() == other.value();
 }
 
+// The reasons websocketpp 0.8.2 puts in the 1002 it answers an invalid close
+// frame with (connection_impl.hpp, process_control_frame): a code that is not
+// allowed on the wire (0-999, 1004-1006, 1015, 1016-2999, >= 5000), a 1-byte
+// payload, or a reason that is not UTF-8.
+constexpr const char* kInvalidCloseCodeReason = "Invalid close code";
+constexpr const char* kInvalidCloseReasonReason = "Invalid close reason";
+
 // The reason websocketpp puts in its own close frame for a processor error.
 bool is_processor_reason(const std::string& reason) {
     namespace pe = websocketpp::processor::error;
@@ -569,13 +576,32 @@ private:
         // websocketpp closes by itself on a protocol error, with the processor
         // error text as reason; a close the application asked for is not one.
         const bool ours = st.user_close_code.load() >= 0 && local == st.user_close_code.load();
+        namespace pe = websocketpp::processor::error;
         if (!ours && local == cs::message_too_big && is_processor_reason(local_reason)) {
             info.error = make_error_code(errc::message_too_big);
             info.reason = local_reason;
+        } else if (!ours && local == cs::invalid_payload &&
+                   local_reason == pe::make_error_code(pe::invalid_utf8).message()) {
+            // A text message that is not UTF-8: docs/protocol.md §3.1 makes
+            // that frame_invalid_json, whichever layer noticed it.
+            info.error = make_error_code(errc::frame_invalid_json);
+            info.reason = "text message is not valid UTF-8 (" + local_reason + ")";
         } else if (!ours && (local == cs::protocol_error || local == cs::invalid_payload) &&
                    is_processor_reason(local_reason)) {
             info.error = make_error_code(errc::bad_frame);
             info.reason = local_reason;
+        } else if (!ours && local == cs::protocol_error &&
+                   (local_reason == kInvalidCloseCodeReason || local_reason == kInvalidCloseReasonReason)) {
+            // The server's close frame itself broke RFC 6455 §5.5.1/§7.4:
+            // a protocol violation, not a close code to act on. Its reason
+            // is not passed on (it may be the invalid UTF-8).
+            info.error = make_error_code(errc::bad_frame);
+            info.close_code = 0;
+            // (websocketpp reports a 1-byte payload as remote code 1002.)
+            info.reason = "invalid close frame from the server (" + local_reason +
+                          (remote == cs::protocol_error ? std::string(": 1-byte payload")
+                                                        : ", code " + std::to_string(remote)) +
+                          ")";
         } else if (!received_close) {
             const std::error_code ec = con.get_ec();
             info.error = make_error_code(errc::transport_closed);
