@@ -236,21 +236,30 @@ void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
     trim_replay(s, seq);
 }
 
+// `data_json` is the codec's ClientMsg::data_json: nlohmann's compact dump of
+// the payload (sorted keys, no whitespace). So replies are spliced as text,
+// byte-identical to building and dumping a DOM, without parsing the payload
+// and serializing it again; and a top-level "room" key, if there is one,
+// appears literally as "room".
 void Hub::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint) {
-    nlohmann::json data = nlohmann::json::parse(data_json, nullptr, false);
-    if (data.is_discarded()) return; // the codec validated it; defensive only
-
     if (options_.echo) {
-        nlohmann::json reply = nlohmann::json::object();
-        reply["echo"] = std::move(data);
-        reply["id"] = id;
-        send_server_msg(s, std::move(reply), id);
+        // {"echo": data, "id": id}: keys in dump order.
+        std::string reply;
+        reply.reserve(data_json.size() + id.size() + 24);
+        reply += R"({"echo":)";
+        reply += data_json;
+        reply += R"(,"id":)";
+        core::append_json_quoted(reply, id);
+        reply.push_back('}');
+        send_server_msg_json(s, reply, id);
         return;
     }
 
     // Rooms: {"room": R} joins R; {"room": R, "text": ...} also relays the
     // whole data to every member, sender included, with the original id.
-    if (!data.is_object()) return;
+    if (data_json.empty() || data_json.front() != '{' || data_json.find(R"("room")") == std::string::npos) return;
+    nlohmann::json data = nlohmann::json::parse(data_json, nullptr, false);
+    if (data.is_discarded() || !data.is_object()) return; // the codec validated it; defensive only
     // Through the object_t map: json::find()'s iterator trips -Wnull-dereference.
     const auto& fields = data.get_ref<const nlohmann::json::object_t&>();
     auto room_it = fields.find("room");
@@ -261,7 +270,7 @@ void Hub::app_receive(Session& s, const std::string& id, const std::string& data
     members.insert(s.key);
     if (fields.count("text") == 0) return;
     for (SessionKey key : members)
-        if (Session* member = find_session(key)) send_server_msg(*member, data, id);
+        if (Session* member = find_session(key)) send_server_msg_json(*member, data_json, id);
 }
 
 // ---------------------------------------------------------------- sessions
@@ -338,17 +347,20 @@ void Hub::destroy_session(SessionKey key) {
     --stats_.sessions_open;
 }
 
-void Hub::send_server_msg(Session& s, nlohmann::json data, const std::optional<std::string>& id) {
-    core::ServerMsg m;
-    m.seq = ++s.out_last;
-    m.data = std::move(data);
-    m.id = id;
-    std::string text = core::encode(m);
+void Hub::send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id) {
+    // As core::encode(ServerMsg): `replace` never throws on ill-formed UTF-8.
+    send_server_msg_json(s, data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), id);
+}
+
+void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id) {
+    const std::uint64_t seq = ++s.out_last;
+    std::string text;
+    core::append_server_msg(text, seq, id ? std::optional<std::string_view>(*id) : std::nullopt, data_json);
     if (s.conn != 0) {
         send(s.conn, text);
         ++stats_.msgs_out;
     }
-    s.replay.push_back(Replayed{m.seq, std::move(text)});
+    s.replay.push_back(Replayed{seq, std::move(text)});
     if (s.replay.size() > options_.replay_buffer) {
         s.replay.pop_front(); // a resume from before this seq will now fail
         ++stats_.replay_dropped;

@@ -192,7 +192,9 @@ private:
     void attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq);
     void detach(Session& s, TimePoint now);
     void destroy_session(SessionKey key);
-    void send_server_msg(Session& s, nlohmann::json data, const std::optional<std::string>& id);
+    void send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id);
+    // `data_json`: the payload as nlohmann's compact dump (spliced verbatim).
+    void send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id);
     void flush_ack(Session& s);
     void trim_replay(Session& s, std::uint64_t upto);
 

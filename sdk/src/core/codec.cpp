@@ -33,6 +33,7 @@
 // (nlohmann's serializer throws on ill-formed UTF-8 unless told otherwise);
 // ill-formed UTF-8 bytes in a struct's strings become U+FFFD.
 #include "core/codec.hpp"
+#include "core/codec_fast.hpp"
 
 #include <charconv>
 #include <cstdint>
@@ -509,6 +510,8 @@ Result<ClientFrame> decode_client_impl(std::string_view text, const DecodeLimits
 // false and dumps use the `replace` handler); the catch blocks are the last
 // line for allocation failure on hostile input.
 
+namespace dom {
+
 Result<ServerFrame> decode_server_frame(std::string_view text, const DecodeLimits& limits) {
     try {
         return decode_server_impl(text, limits);
@@ -529,11 +532,40 @@ Result<ClientFrame> decode_client_frame(std::string_view text, const DecodeLimit
     }
 }
 
+} // namespace dom
+
+// msg and ack frames in one allocation-free pass; everything else, and every
+// error, through the DOM path. See codec_fast.hpp.
+Result<ServerFrame> decode_server_frame(std::string_view text, const DecodeLimits& limits) {
+    try {
+        if (auto frame = fast::decode_server_frame(text, limits)) return std::move(*frame);
+    } catch (...) {
+        // Out of memory: the DOM path fails the same way and reports it.
+    }
+    return dom::decode_server_frame(text, limits);
+}
+
+Result<ClientFrame> decode_client_frame(std::string_view text, const DecodeLimits& limits) {
+    try {
+        if (auto frame = fast::decode_client_frame(text, limits)) return std::move(*frame);
+    } catch (...) {
+        // Out of memory: the DOM path fails the same way and reports it.
+    }
+    return dom::decode_client_frame(text, limits);
+}
+
 std::error_code check_nesting(std::string_view text, std::size_t max_depth) {
     return prescan(text, max_depth) == Prescan::too_deep ? make_error_code(errc::frame_too_deep) : std::error_code{};
 }
 
+// Valid payloads are settled by one allocation-free pass; anything it does
+// not accept gets the full treatment (and its exact error) from the DOM path.
 std::error_code validate_json_value(std::string_view text, const DecodeLimits& limits, std::string* detail) {
+    if (fast::is_valid_json_value(text, limits)) return {};
+    return dom::validate_json_value(text, limits, detail);
+}
+
+std::error_code dom::validate_json_value(std::string_view text, const DecodeLimits& limits, std::string* detail) {
     auto result = [detail](errc e, std::string d) {
         if (detail != nullptr) *detail = std::move(d);
         return make_error_code(e);
@@ -664,18 +696,25 @@ std::string encode(const ServerMsg& f) {
     const std::string data =
         f.data.is_discarded() ? std::string("null") : f.data.dump(-1, ' ', false, json::error_handler_t::replace);
     std::string out;
-    out.reserve(40 + kNumberRoom + (f.id ? f.id->size() + 8 : 0) + data.size());
-    out += R"({"type":"msg","seq":)";
-    append_u64(out, f.seq);
-    if (f.id) {
-        out += R"(,"id":)";
-        append_json_string(out, *f.id);
-    }
-    out += R"(,"data":)";
-    out += data;
-    out.push_back('}');
+    append_server_msg(out, f.seq, f.id ? std::optional<std::string_view>(*f.id) : std::nullopt, data);
     return out;
 }
+
+void append_server_msg(std::string& out, std::uint64_t seq, const std::optional<std::string_view>& id,
+                       std::string_view data_json) {
+    out.reserve(out.size() + 40 + kNumberRoom + (id ? id->size() + 8 : 0) + data_json.size());
+    out += R"({"type":"msg","seq":)";
+    append_u64(out, seq);
+    if (id) {
+        out += R"(,"id":)";
+        append_json_string(out, *id);
+    }
+    out += R"(,"data":)";
+    out += data_json;
+    out.push_back('}');
+}
+
+void append_json_quoted(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 std::string encode(const ErrorFrame& f) {
     std::string out;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,26 @@ std::string encode(const ErrorFrame& f);
 // Fast path for the hot loop: appends {"type":"msg","seq":S,"id":"I","data":D}
 // to `out` without building a ClientMsg. `data_json` must be valid JSON.
 void append_client_msg(std::string& out, std::uint64_t seq, std::string_view id, std::string_view data_json);
+
+// The server's counterpart (what encode(ServerMsg) produces):
+// {"type":"msg","seq":S[,"id":"I"],"data":D}, with `data_json` spliced in
+// verbatim. Give it nlohmann's compact dump of the value (as
+// ClientMsg::data_json is) and the bytes equal encode(ServerMsg).
+void append_server_msg(std::string& out, std::uint64_t seq, const std::optional<std::string_view>& id,
+                       std::string_view data_json);
+
+// Appends `s` as a quoted JSON string, escaped exactly as nlohmann's compact
+// dump escapes valid UTF-8 (ill-formed bytes become U+FFFD).
+void append_json_quoted(std::string& out, std::string_view s);
+
+// The DOM path of the decoders and of validate_json_value alone, without the
+// allocation-free fast path (codec_fast.hpp) in front: for differential
+// tests, which check that the fast path agrees with it.
+namespace dom {
+Result<ServerFrame> decode_server_frame(std::string_view text, const DecodeLimits& limits = {});
+Result<ClientFrame> decode_client_frame(std::string_view text, const DecodeLimits& limits = {});
+std::error_code validate_json_value(std::string_view text, const DecodeLimits& limits, std::string* detail = nullptr);
+} // namespace dom
 
 // Only the cheap nesting check of validate_json_value (for payloads the SDK
 // serialized itself): errc::frame_too_deep when deeper than `max_depth`.

@@ -8,8 +8,9 @@
 // re-sent with its original seqs. On a lost session, entries are renumbered
 // from 1 (same ids) or handed back to be failed.
 //
-// Each entry stores its id and payload in one heap buffer to keep the
-// per-message overhead small.
+// Each entry is 32 bytes plus one heap block holding its id and payload;
+// a generated id (the Session's prefix + local id) is not stored at all, so
+// a queued 64 B message costs about 48 B beyond its payload.
 //
 // Thread safety: none; owned by one Session.
 #pragma once
@@ -17,6 +18,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,21 +39,44 @@ struct OutboxConfig {
 
 class Outbox {
 public:
-    struct Entry {
+    class Entry {
+    public:
         MessageId local_id = 0;
         std::uint64_t seq = 0;      // 0: not yet numbered in this session
-        std::uint32_t id_len = 0;
-        bool transmitted = false;   // went on the wire at least once (any session)
-        std::string buf;            // id bytes followed by the JSON payload
 
-        std::string_view id() const { return std::string_view(buf).substr(0, id_len); }
-        std::string_view data() const { return std::string_view(buf).substr(id_len); }
+        // The stored id: empty when the id was generated (see push()).
+        std::string_view id() const { return generated_ ? std::string_view() : std::string_view(bytes_.get(), id_len_); }
+        bool id_generated() const { return generated_; }
+        std::string_view data() const {
+            const std::size_t stored_id = generated_ ? 0 : id_len_;
+            return std::string_view(bytes_.get() + stored_id, size_ - id_len_);
+        }
+        // Bytes counted against max_bytes: id (stored or not) + payload.
+        std::size_t size() const { return size_; }
+
+    private:
+        friend class Outbox;
+        std::unique_ptr<char[]> bytes_; // id (unless generated), then the payload
+        std::uint32_t size_ = 0;
+        std::uint16_t id_len_ = 0;
+        bool generated_ = false;
+
+    public:
+        bool transmitted = false;   // went on the wire at least once (any session)
     };
 
     explicit Outbox(OutboxConfig config) : config_(config) {}
 
     // Checks the bounds (message_too_large, outbox_full) and queues.
-    Result<MessageId> push(MessageId local_id, std::string_view id, std::string_view data_json);
+    // `id_generated`: `id` is derived from `local_id` by the caller, which
+    // can form it again, so only its length is kept (it still counts
+    // against max_bytes).
+    Result<MessageId> push(MessageId local_id, std::string_view id, std::string_view data_json,
+                           bool id_generated = false);
+    // The bound push() would refuse a message with these sizes for, if any.
+    // Cheap: send() asks before validating the payload, so a caller spinning
+    // on a full outbox does not pay for a validation each time.
+    std::optional<Failure> check_bounds(std::size_t id_bytes, std::size_t data_bytes) const;
 
     // The next entry the current connection may transmit, numbered; nullptr
     // when everything is sent or the in-flight window is full.

@@ -1,7 +1,9 @@
 #include "core/session.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "core/utf8.hpp"
 
@@ -50,6 +52,17 @@ std::string hex64(std::uint64_t v) {
 }
 
 } // namespace
+
+std::string_view Session::generated_id(MessageId local_id, IdBuffer& buf) const {
+    const std::size_t n = std::min(id_prefix_.size(), buf.size() - 24);
+    std::memcpy(buf.data(), id_prefix_.data(), n);
+    const auto end = std::to_chars(buf.data() + n, buf.data() + buf.size(), local_id).ptr;
+    return std::string_view(buf.data(), static_cast<std::size_t>(end - buf.data()));
+}
+
+std::string_view Session::message_id(const Outbox::Entry& entry, IdBuffer& buf) const {
+    return entry.id_generated() ? generated_id(entry.local_id, buf) : entry.id();
+}
 
 Session::Session(SessionConfig config, Rng& rng)
     : config_(std::move(config)),
@@ -101,6 +114,13 @@ Result<MessageId> Session::send(TimePoint now, std::string_view data_json, std::
         ++stats_.caller_errors;
         return fail(errc::closed, std::string("send() in state ") + to_string(state_));
     }
+    // A full outbox refuses before the payload is validated: a caller retrying
+    // on outbox_full should not pay for a validation each time.
+    auto refused = outbox_.check_bounds(id.size(), data_json.size());
+    if (refused && refused->code == errc::outbox_full) {
+        ++stats_.caller_errors;
+        return std::move(*refused);
+    }
     {
         DecodeLimits limits;
         limits.max_bytes = config_.outbox.max_message_bytes;
@@ -117,15 +137,17 @@ Result<MessageId> Session::send(TimePoint now, std::string_view data_json, std::
             return Failure{ec, detail};
         }
     }
-    std::string generated;
-    if (id.empty()) {
-        generated = id_prefix_ + std::to_string(next_local_id_);
-        id = generated;
+    // Generated ids: prefix + local id, formatted on the stack (no
+    // allocation), and not stored in the outbox (formed again when sent).
+    IdBuffer generated;
+    const bool id_generated = id.empty();
+    if (id_generated) {
+        id = generated_id(next_local_id_, generated);
     } else if (id.size() > 256 || !is_valid_utf8(id)) {
         ++stats_.caller_errors;
         return fail(errc::invalid_argument, "message id must be valid UTF-8 of at most 256 bytes");
     }
-    auto pushed = outbox_.push(next_local_id_, id, data_json);
+    auto pushed = outbox_.push(next_local_id_, id, data_json, id_generated);
     if (!pushed) {
         ++stats_.caller_errors;
         return pushed;
@@ -242,7 +264,8 @@ void Session::drop_connection(TimePoint now, bool abort_transport) {
 void Session::fail_all(std::error_code reason) {
     for (auto& entry : outbox_.take_all()) {
         ++stats_.messages_failed;
-        events_.emplace_back(MessageFailed{entry.local_id, std::string(entry.id()), reason});
+        IdBuffer buf;
+        events_.emplace_back(MessageFailed{entry.local_id, std::string(message_id(entry, buf)), reason});
     }
 }
 
@@ -522,9 +545,9 @@ void Session::flush_outbox() {
     while (Outbox::Entry* entry = outbox_.next_to_send()) {
         if (entry->transmitted) ++stats_.frames_resent;
         entry->transmitted = true;
-        std::string text;
-        text.reserve(entry->buf.size() + 48);
-        append_client_msg(text, entry->seq, entry->id(), entry->data());
+        std::string text; // append_client_msg reserves the exact room once
+        IdBuffer buf;
+        append_client_msg(text, entry->seq, message_id(*entry, buf), entry->data());
         emit_send(std::move(text));
     }
 }
@@ -597,18 +620,8 @@ std::optional<TimePoint> Session::poll_timeout() const {
     return next;
 }
 
-std::optional<Action> Session::poll_action() {
-    if (actions_.empty()) return std::nullopt;
-    Action a = std::move(actions_.front());
-    actions_.pop_front();
-    return a;
-}
+std::optional<Action> Session::poll_action() { return actions_.pop_front(); }
 
-std::optional<Event> Session::poll_event() {
-    if (events_.empty()) return std::nullopt;
-    Event e = std::move(events_.front());
-    events_.pop_front();
-    return e;
-}
+std::optional<Event> Session::poll_event() { return events_.pop_front(); }
 
 } // namespace tether::core

@@ -25,6 +25,7 @@
 // Thread safety: none. One driver thread/strand owns a Session.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -37,6 +38,7 @@
 #include "core/backoff.hpp"
 #include "core/close_info.hpp"
 #include "core/codec.hpp"
+#include "core/fifo.hpp"
 #include "core/heartbeat.hpp"
 #include "core/inbox.hpp"
 #include "core/outbox.hpp"
@@ -200,6 +202,10 @@ private:
     void enter_backoff(TimePoint now, Duration delay, std::error_code reason, std::string detail);
     void terminate(TimePoint now, State to, std::error_code reason, std::string detail);
     void emit_send(std::string&& text);
+    // Generated message ids are id_prefix_ + the local id, formed on demand.
+    using IdBuffer = std::array<char, 64>;
+    std::string_view generated_id(MessageId local_id, IdBuffer& buf) const;
+    std::string_view message_id(const Outbox::Entry& entry, IdBuffer& buf) const;
     bool is_current(ConnectionId id) const { return id != 0 && id == conn_; }
 
     SessionConfig config_;
@@ -237,8 +243,8 @@ private:
     std::optional<TimePoint> drain_deadline_;
     std::optional<TimePoint> close_deadline_;
 
-    std::deque<Action> actions_;
-    std::deque<Event> events_;
+    Fifo<Action> actions_;
+    Fifo<Event> events_;
 };
 
 } // namespace tether::core

@@ -2,11 +2,14 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
+#include <array>
 #include <cstring>
 #include <random>
 
 #include "core/time.hpp"
+#include "core/utf8.hpp"
 
 namespace tether::transport::detail {
 namespace {
@@ -261,24 +264,79 @@ std::string base64(const unsigned char* data, std::size_t len) {
     return out;
 }
 
+namespace {
+
+struct CsprngPool {
+    std::mutex mu;
+    std::array<unsigned char, 4096> buf{};
+    std::size_t pos = sizeof(buf);
+
+    void refill() {
+        if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) {
+            std::random_device rd;
+            for (std::size_t i = 0; i < buf.size(); i += sizeof(std::uint32_t)) {
+                const std::uint32_t v = rd();
+                std::memcpy(buf.data() + i, &v, sizeof v);
+            }
+        }
+        pos = 0;
+    }
+};
+
+CsprngPool* g_pool = nullptr;
+
+// Never destroyed: websocketpp endpoints may draw during static destruction.
+CsprngPool& csprng_pool() {
+    static CsprngPool* pool = [] {
+        g_pool = new CsprngPool;
+        // Held across fork() so the child gets a consistent pool, which it
+        // then empties: parent and child must never send the same keys.
+        ::pthread_atfork([] { g_pool->mu.lock(); }, [] { g_pool->mu.unlock(); },
+                         [] {
+                             g_pool->pos = g_pool->buf.size();
+                             g_pool->mu.unlock();
+                         });
+        return g_pool;
+    }();
+    return *pool;
+}
+
+} // namespace
+
 std::uint32_t BufferedCsprng::operator()() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (pos_ + sizeof(std::uint32_t) > buf_.size()) refill();
+    CsprngPool& pool = csprng_pool();
+    std::lock_guard<std::mutex> lock(pool.mu);
+    if (pool.pos + sizeof(std::uint32_t) > pool.buf.size()) pool.refill();
     std::uint32_t v = 0;
-    std::memcpy(&v, buf_.data() + pos_, sizeof v);
-    pos_ += sizeof v;
+    std::memcpy(&v, pool.buf.data() + pool.pos, sizeof v);
+    pool.pos += sizeof v;
     return v;
 }
 
-void BufferedCsprng::refill() {
-    if (RAND_bytes(buf_.data(), static_cast<int>(buf_.size())) != 1) {
-        std::random_device rd;
-        for (std::size_t i = 0; i < buf_.size(); i += sizeof(std::uint32_t)) {
-            const std::uint32_t v = rd();
-            std::memcpy(buf_.data() + i, &v, sizeof v);
-        }
+void mask_in_place(char* data, std::size_t size, std::uint32_t key) noexcept {
+    unsigned char k[4];
+    std::memcpy(k, &key, sizeof k);
+    std::uint64_t k8 = 0;
+    unsigned char k8_bytes[8] = {k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]};
+    std::memcpy(&k8, k8_bytes, sizeof k8);
+    std::size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, data + i, sizeof w);
+        w ^= k8;
+        std::memcpy(data + i, &w, sizeof w);
     }
-    pos_ = 0;
+    for (; i < size; ++i) data[i] = static_cast<char>(static_cast<unsigned char>(data[i]) ^ k[i & 3]);
+}
+
+bool is_valid_utf8_fast(std::string_view s) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, s.data() + i, sizeof w);
+        if ((w & 0x8080808080808080ULL) != 0) break;
+    }
+    return core::is_valid_utf8(s.substr(i));
 }
 
 } // namespace tether::transport::detail

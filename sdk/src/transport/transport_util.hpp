@@ -4,7 +4,6 @@
 // Thread safety: everything here is pure except BufferedCsprng, which locks.
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -49,11 +48,15 @@ std::string truncate_utf8(std::string_view s, std::size_t max_bytes);
 // base64(SHA-256(DER SubjectPublicKeyInfo)) as used by SPKI pins.
 std::string base64(const unsigned char* data, std::size_t len);
 
-// Masking keys and Sec-WebSocket-Key bytes for websocketpp (its `rng_type`).
+// Masking keys and Sec-WebSocket-Key bytes for websocketpp (its `rng_type`),
+// and for the frames the transport masks itself (mask_in_place).
 // RFC 6455 §5.3 requires unpredictable masking keys, so the source is OpenSSL's
 // CSPRNG; it is drawn in 4 KiB blocks because a syscall or RDSEED per frame
 // (the stock std::random_device) dominated CPU. If OpenSSL ever fails, it
 // falls back to std::random_device (the stock behaviour), never to a weak PRNG.
+// Every instance draws from one process-wide pool (a lock per word): two
+// endpoints per client each holding 4 KiB was a third of an idle client's
+// memory. A forked child never reuses the parent's buffered bytes.
 class BufferedCsprng {
 public:
     BufferedCsprng() = default;
@@ -61,13 +64,13 @@ public:
     BufferedCsprng& operator=(const BufferedCsprng&) = delete;
 
     std::uint32_t operator()();
-
-private:
-    void refill();
-
-    std::mutex mu_; // one endpoint's connections may run on several io threads
-    std::array<unsigned char, 4096> buf_{};
-    std::size_t pos_ = sizeof(buf_);
 };
+
+// XORs `data` with the 4-byte masking key `key` (its bytes in memory order, as
+// websocketpp writes them into the frame header), 8 bytes at a time.
+void mask_in_place(char* data, std::size_t size, std::uint32_t key) noexcept;
+
+// is_valid_utf8 with a fast path for runs of ASCII (8 bytes at a time).
+bool is_valid_utf8_fast(std::string_view s) noexcept;
 
 } // namespace tether::transport::detail

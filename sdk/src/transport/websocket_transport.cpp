@@ -98,7 +98,7 @@ private:
 class ConnOps {
 public:
     virtual ~ConnOps() = default;
-    virtual std::error_code send_text(const std::string& text) = 0;
+    virtual std::error_code send_text(std::string&& text) = 0;
     virtual std::error_code ping() = 0;
     virtual std::error_code close(std::uint16_t code, const std::string& reason) = 0;
     virtual websocketpp::session::state::value state() const = 0;
@@ -111,9 +111,26 @@ class ConnOpsImpl final : public ConnOps {
 public:
     explicit ConnOpsImpl(std::shared_ptr<Con> con) : con_(std::move(con)) {}
 
-    std::error_code send_text(const std::string& text) override {
-        // connection::send reports errors by value (no throwing overload).
-        return con_->send(text, websocketpp::frame::opcode::text);
+    // connection::send(payload) would copy the text into a message, then
+    // prepare_data_frame would check it as UTF-8 and copy it again to mask it,
+    // byte by byte (websocketpp 0.8.2). Instead the text becomes the payload
+    // of a message prepared here: masked in place, 8 bytes at a time, with a
+    // key from the same CSPRNG, and written as is (the path websocketpp has
+    // for pre-prepared messages). connection::send reports errors by value.
+    std::error_code send_text(std::string&& text) override {
+        using Message = typename Con::message_type;
+        namespace frame = websocketpp::frame;
+        // The core only emits UTF-8; should that ever break, websocketpp's own
+        // path refuses the frame as before.
+        if (!detail::is_valid_utf8_fast(text)) return con_->send(text, frame::opcode::text);
+        auto msg = std::make_shared<Message>(typename Message::con_msg_man_ptr(), frame::opcode::text, 0);
+        const std::uint32_t key = detail::BufferedCsprng()();
+        detail::mask_in_place(text.data(), text.size(), key);
+        msg->set_header(frame::prepare_header(frame::basic_header(frame::opcode::text, text.size(), true, true),
+                                              frame::extended_header(text.size(), key)));
+        msg->get_raw_payload() = std::move(text);
+        msg->set_prepared(true);
+        return con_->send(msg);
     }
     std::error_code ping() override {
         std::error_code ec;
@@ -264,10 +281,10 @@ public:
         }
     }
 
-    void send_text(ConnectionId id, const std::string& text) {
+    void send_text(ConnectionId id, std::string&& text) {
         auto* e = find(id);
         if (e == nullptr) return;
-        if (const auto ec = e->ops->send_text(text)) {
+        if (const auto ec = e->ops->send_text(std::move(text))) {
             // Closing or closed: on_closed is on its way; nothing else to do.
             log(LogLevel::debug, "transport: send on connection " + std::to_string(id) + " failed: " + ec.message());
         }
@@ -789,7 +806,7 @@ public:
     ~WebSocketTransport() override { core_->shutdown(); }
 
     void open(ConnectionId id, const OpenRequest& request) override { core_->open(id, request); }
-    void send_text(ConnectionId id, std::string text) override { core_->send_text(id, text); }
+    void send_text(ConnectionId id, std::string text) override { core_->send_text(id, std::move(text)); }
     void ping(ConnectionId id) override { core_->ping(id); }
     void close(ConnectionId id, std::uint16_t code, const std::string& reason) override {
         core_->close(id, code, reason);

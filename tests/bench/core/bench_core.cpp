@@ -63,6 +63,19 @@ void BM_DecodeServerMsg(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeServerMsg)->Arg(64)->Arg(1024)->Arg(65536);
 
+// The server's side (chat-server hub): a client msg frame, data kept as text.
+void BM_DecodeClientMsg(benchmark::State& state) {
+    std::string text;
+    append_client_msg(text, 12345, "0123456789abcdef-42", payload(static_cast<std::size_t>(state.range(0))));
+    AllocCounter allocs(state);
+    for (auto _ : state) {
+        auto f = decode_client_frame(text);
+        benchmark::DoNotOptimize(f.ok());
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * static_cast<benchmark::IterationCount>(text.size())));
+}
+BENCHMARK(BM_DecodeClientMsg)->Arg(64)->Arg(1024)->Arg(65536);
+
 void BM_DecodeAck(benchmark::State& state) {
     const std::string text = encode(Ack{123456});
     AllocCounter allocs(state);
@@ -78,7 +91,7 @@ void BM_ValidatePayload(benchmark::State& state) {
     AllocCounter allocs(state);
     for (auto _ : state) benchmark::DoNotOptimize(validate_json_value(data, DecodeLimits{}));
 }
-BENCHMARK(BM_ValidatePayload)->Arg(64)->Arg(1024);
+BENCHMARK(BM_ValidatePayload)->Arg(64)->Arg(1024)->Arg(65536);
 
 // push + send + cumulative ack every 32 messages: the outbox steady state.
 void BM_OutboxPushSendAck(benchmark::State& state) {

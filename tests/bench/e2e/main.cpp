@@ -1,0 +1,541 @@
+// tether_bench_e2e: the SDK against the reference chat-server, side by side
+// with raw websocketpp, on loopback. Prints a table and writes JSON.
+//
+//   tether_bench_e2e [--quick] [--json out.json] [--sections throughput,latency,reconnect,memory,idle]
+//
+// What is measured, and how (docs/performance.md has the figures):
+//   throughput  one-way, payloads of 64 B / 1 KiB / 64 KiB. SDK: send_json()
+//               from an application thread, counted when acked by a
+//               chat-server in rooms mode (no replies: a sink that acks).
+//               Raw: a websocketpp client sending on its io thread, counted
+//               by an in-process websocketpp sink. Steady-state rate over a
+//               window after a warm-up.
+//   latency     64 B at fixed rates; RTT from the scheduled send time to the
+//               echo's arrival. SDK: chat-server --echo; raw: websocketpp echo.
+//   reconnect   simulate_network_drop() -> ready, and -> 10,000 queued
+//               messages all acked (backoff base 1 ms so the policy's jitter
+//               does not hide the machinery).
+//   memory      RSS per idle client, 1,000 clients on one EventLoop; outbox
+//               bytes per queued message beyond the payload.
+//   idle        io-thread wakeups per second of one idle ready client.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "raw_wspp.hpp"
+#include "sdk_bench.hpp"
+#include "support.hpp"
+
+#ifndef TETHER_CHAT_SERVER
+#error "TETHER_CHAT_SERVER must name the chat-server binary"
+#endif
+
+namespace {
+
+using json = nlohmann::json;
+using namespace bench;
+
+struct Options {
+    std::set<std::string> sections{"throughput", "latency", "reconnect", "memory", "idle"};
+    std::vector<std::size_t> sizes{64, 1024, 65536};
+    std::vector<double> rates{1000, 10000};
+    double warmup_s = 1.0, measure_s = 3.0;
+    int repeat = 3; // throughput runs per (size, implementation); the median is reported
+    double rtt_warmup_s = 1.0, rtt_measure_s = 5.0;
+    int reconnect_reps = 5;
+    std::size_t reconnect_messages = 10000;
+    int backoff_ms = 1;
+    std::size_t clients = 1000;
+    std::size_t outbox_messages = 50000;
+    double idle_s = 10.0;
+    int heartbeat_ms = 1000;
+    std::string json_path;
+    std::string chat_server = TETHER_CHAT_SERVER;
+    bool raw = true; // also measure raw websocketpp
+};
+
+constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
+  --quick                 short windows (the whole run takes well under a minute)
+  --json FILE             also write the results as JSON
+  --sections LIST         any of throughput,latency,reconnect,memory,idle (default: all)
+  --sizes LIST            throughput payload sizes in bytes (default 64,1024,65536)
+  --warmup S --measure S  throughput warm-up and window, seconds (default 1, 3)
+  --repeat N              throughput runs per case; the median is reported (default 3)
+  --rates LIST            RTT send rates, msgs/s (default 1000,10000)
+  --rtt-warmup S --rtt-seconds S   RTT warm-up and window (default 1, 5)
+  --reconnect-reps N      transport cuts (default 5)
+  --reconnect-messages N  messages queued at each cut (default 10000)
+  --backoff-ms N          backoff base for the reconnect test (default 1)
+  --clients N             idle clients for the RSS measurement (default 1000)
+  --outbox-messages N     messages queued for the outbox overhead (default 50000)
+  --idle-seconds S        idle wakeup window (default 10)
+  --heartbeat-ms N        heartbeat of the idle client (default 1000)
+  --no-raw                skip the raw websocketpp baselines
+  --chat-server PATH      the chat-server binary (default: the one built with this)
+)";
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::runtime_error(a + ": missing value");
+            return argv[++i];
+        };
+        if (a == "--quick") {
+            o.warmup_s = 0.4;
+            o.measure_s = 1.2;
+            o.repeat = 1;
+            o.rtt_warmup_s = 0.3;
+            o.rtt_measure_s = 1.5;
+            o.reconnect_reps = 3;
+            o.idle_s = 3;
+            o.outbox_messages = 20000;
+        } else if (a == "--json") o.json_path = value();
+        else if (a == "--sections") {
+            o.sections.clear();
+            for (auto& s : split(value())) o.sections.insert(s);
+        } else if (a == "--sizes") {
+            o.sizes.clear();
+            for (auto& s : split(value())) o.sizes.push_back(std::stoul(s));
+        } else if (a == "--rates") {
+            o.rates.clear();
+            for (auto& s : split(value())) o.rates.push_back(std::stod(s));
+        } else if (a == "--warmup") o.warmup_s = std::stod(value());
+        else if (a == "--measure") o.measure_s = std::stod(value());
+        else if (a == "--repeat") o.repeat = std::max(1, std::stoi(value()));
+        else if (a == "--rtt-warmup") o.rtt_warmup_s = std::stod(value());
+        else if (a == "--rtt-seconds") o.rtt_measure_s = std::stod(value());
+        else if (a == "--reconnect-reps") o.reconnect_reps = std::stoi(value());
+        else if (a == "--reconnect-messages") o.reconnect_messages = std::stoul(value());
+        else if (a == "--backoff-ms") o.backoff_ms = std::max(1, std::stoi(value()));
+        else if (a == "--clients") o.clients = std::stoul(value());
+        else if (a == "--outbox-messages") o.outbox_messages = std::stoul(value());
+        else if (a == "--idle-seconds") o.idle_s = std::stod(value());
+        else if (a == "--heartbeat-ms") o.heartbeat_ms = std::stoi(value());
+        else if (a == "--no-raw") o.raw = false;
+        else if (a == "--chat-server") o.chat_server = value();
+        else if (a == "--help" || a == "-h") {
+            std::cout << kUsage;
+            std::exit(0);
+        } else throw std::runtime_error("unknown option " + a);
+    }
+    return o;
+}
+
+std::string fmt(double v, int decimals = 1) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string human_rate(double v) {
+    if (v >= 1e6) return fmt(v / 1e6, 2) + "M";
+    if (v >= 1e3) return fmt(v / 1e3, 1) + "k";
+    return fmt(v, 0);
+}
+
+template <class T>
+T median_by(std::vector<T> v, double (*key)(const T&)) {
+    std::sort(v.begin(), v.end(), [&](const T& a, const T& b) { return key(a) < key(b); });
+    return v[v.size() / 2];
+}
+
+void print_row(const std::vector<std::string>& cells, const std::vector<int>& widths) {
+    std::string line;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        std::string c = cells[i];
+        const int w = i < widths.size() ? widths[i] : 12;
+        if (static_cast<int>(c.size()) < w) c = (i == 1 ? c + std::string(static_cast<std::size_t>(w) - c.size(), ' ')
+                                                        : std::string(static_cast<std::size_t>(w) - c.size(), ' ') + c);
+        line += c + "  ";
+    }
+    std::cout << line << "\n";
+}
+
+// ---- throughput -----------------------------------------------------------------------
+
+struct Tp {
+    std::string impl;
+    double rate = 0, mbps = 0, client_us = 0, server_us = 0, allocs = 0, ack_ratio = -1;
+    std::vector<double> runs;
+    std::string error;
+};
+
+double tp_rate(const Tp& t) { return t.rate; }
+
+json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer* raw_sink) {
+    json out = json::array();
+    std::cout << "\n== One-way throughput (payload bytes; SDK: acked by chat-server; raw: received by the sink)\n";
+    const std::vector<int> w{7, 28, 10, 9, 11, 11, 11, 11};
+    print_row({"bytes", "implementation", "msgs/s", "MB/s", "cli us/msg", "srv us/msg", "allocs/msg", "acks/msg"}, w);
+    for (std::size_t size : o.sizes) {
+        const std::string payload = json_payload(size);
+        std::vector<Tp> rows;
+        // SDK
+        {
+            std::vector<Tp> runs;
+            for (int k = 0; k < o.repeat; ++k) {
+                const SdkThroughputResult r =
+                    sdk_throughput(sink_server.url(), sink_server.pid(), payload, o.warmup_s, o.measure_s);
+                Tp t;
+                t.impl = "tether SDK -> chat-server";
+                t.error = r.error;
+                const double n = static_cast<double>(std::max<std::uint64_t>(r.acked, 1));
+                t.rate = static_cast<double>(r.acked) / std::max(r.seconds, 1e-9);
+                t.mbps = t.rate * static_cast<double>(payload.size()) / 1e6;
+                t.client_us = r.client_cpu_s * 1e6 / n;
+                t.server_us = r.server_cpu_s * 1e6 / n;
+                t.allocs = static_cast<double>(r.client_allocs) / n;
+                t.ack_ratio = static_cast<double>(r.ack_frames) / n;
+                runs.push_back(t);
+            }
+            Tp m = median_by(runs, tp_rate);
+            for (auto& r : runs) m.runs.push_back(r.rate);
+            rows.push_back(m);
+        }
+        if (raw_sink != nullptr) {
+            for (RawConfig cfg : {RawConfig::stock, RawConfig::fast_rng}) {
+                std::vector<Tp> runs;
+                for (int k = 0; k < o.repeat; ++k) {
+                    const RawThroughputResult r = raw_throughput(cfg, *raw_sink, payload, o.warmup_s, o.measure_s);
+                    Tp t;
+                    t.impl = to_string(cfg);
+                    t.error = r.error;
+                    const double n = static_cast<double>(std::max<std::uint64_t>(r.messages, 1));
+                    t.rate = static_cast<double>(r.messages) / std::max(r.seconds, 1e-9);
+                    t.mbps = t.rate * static_cast<double>(payload.size()) / 1e6;
+                    t.client_us = r.client_cpu_s * 1e6 / n;
+                    t.server_us = r.server_cpu_s * 1e6 / n;
+                    t.allocs = static_cast<double>(r.client_allocs) / n;
+                    runs.push_back(t);
+                }
+                Tp m = median_by(runs, tp_rate);
+                for (auto& r : runs) m.runs.push_back(r.rate);
+                rows.push_back(m);
+            }
+        }
+        for (const Tp& t : rows) {
+            print_row({std::to_string(size), t.impl, human_rate(t.rate), fmt(t.mbps), fmt(t.client_us, 2),
+                       fmt(t.server_us, 2), fmt(t.allocs, 2), t.ack_ratio >= 0 ? fmt(t.ack_ratio, 3) : "-"},
+                      w);
+            if (!t.error.empty()) std::cout << "        error: " << t.error << "\n";
+            json j{{"payload_bytes", size},     {"implementation", t.impl}, {"msgs_per_s", t.rate},
+                   {"mb_per_s", t.mbps},        {"runs_msgs_per_s", t.runs}, {"client_cpu_us_per_msg", t.client_us},
+                   {"server_cpu_us_per_msg", t.server_us}, {"client_allocs_per_msg", t.allocs}};
+            if (t.ack_ratio >= 0) j["ack_frames_per_msg"] = t.ack_ratio;
+            if (!t.error.empty()) j["error"] = t.error;
+            out.push_back(j);
+        }
+        if (rows.size() == 3 && rows[1].rate > 0 && rows[2].rate > 0) {
+            std::cout << "        SDK / raw stock = " << fmt(rows[0].rate / rows[1].rate, 2)
+                      << "x, SDK / raw fast-RNG = " << fmt(rows[0].rate / rows[2].rate, 2) << "x\n";
+        }
+    }
+    return out;
+}
+
+// ---- latency ----------------------------------------------------------------------------
+
+json latency_json(const std::string& impl, double rate, Percentiles p, std::uint64_t sent, std::uint64_t lost,
+                  double client_us, double server_us, const std::string& error) {
+    json j{{"implementation", impl}, {"rate_per_s", rate}, {"payload_bytes", 64}, {"samples", p.samples},
+           {"p50_us", p.p50_us},     {"p99_us", p.p99_us}, {"p999_us", p.p999_us}, {"max_us", p.max_us},
+           {"mean_us", p.mean_us},   {"sent", sent},       {"lost", lost},
+           {"client_cpu_us_per_round_trip", client_us}, {"server_cpu_us_per_round_trip", server_us}};
+    if (!error.empty()) j["error"] = error;
+    return j;
+}
+
+json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* raw_echo) {
+    json out = json::array();
+    std::cout << "\n== Round-trip latency, 64 B payload, fixed send rate (from the scheduled send time)\n";
+    const std::vector<int> w{7, 28, 9, 9, 9, 9, 8, 5, 10, 10};
+    print_row({"rate/s", "implementation", "p50 us", "p99 us", "p99.9 us", "max us", "samples", "lost", "cli us/rt",
+               "srv us/rt"},
+              w);
+    for (double rate : o.rates) {
+        std::vector<std::pair<std::string, Percentiles>> rows;
+        auto row = [&](const std::string& impl, std::vector<std::int64_t>& ns, std::uint64_t sent, std::uint64_t lost,
+                       double client_cpu_s, double server_cpu_s, const std::string& error) {
+            const Percentiles p = percentiles(ns);
+            const double n = static_cast<double>(std::max<std::uint64_t>(sent, 1));
+            const double cli = client_cpu_s * 1e6 / n, srv = server_cpu_s * 1e6 / n;
+            print_row({fmt(rate, 0), impl, fmt(p.p50_us), fmt(p.p99_us), fmt(p.p999_us), fmt(p.max_us),
+                       std::to_string(p.samples), std::to_string(lost), fmt(cli, 2), fmt(srv, 2)},
+                      w);
+            if (!error.empty()) std::cout << "        error: " << error << "\n";
+            out.push_back(latency_json(impl, rate, p, sent, lost, cli, srv, error));
+            rows.emplace_back(impl, p);
+        };
+        SdkLatencyResult s =
+            sdk_latency(echo_server.url(), echo_server.pid(), 64, rate, o.rtt_warmup_s, o.rtt_measure_s);
+        row("tether SDK -> chat-server", s.rtt_ns, s.sent, s.lost, s.client_cpu_s, s.server_cpu_s, s.error);
+        if (raw_echo != nullptr) {
+            for (RawConfig cfg : {RawConfig::stock, RawConfig::fast_rng}) {
+                RawLatencyResult r = raw_latency(cfg, *raw_echo, 64, rate, o.rtt_warmup_s, o.rtt_measure_s);
+                row(to_string(cfg), r.rtt_ns, r.sent, r.lost, r.client_cpu_s, r.server_cpu_s, r.error);
+            }
+            if (rows.size() == 3 && rows[2].second.p99_us > 0)
+                std::cout << "        SDK p99 / raw fast-RNG p99 = " << fmt(rows[0].second.p99_us / rows[2].second.p99_us, 2)
+                          << "x, p50 ratio " << fmt(rows[0].second.p50_us / std::max(rows[2].second.p50_us, 1e-9), 2)
+                          << "x\n";
+        }
+    }
+    return out;
+}
+
+// ---- reconnect ------------------------------------------------------------------------
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+json run_reconnect(const Options& o, const ChildProcess& sink_server) {
+    std::cout << "\n== Reconnect (simulate_network_drop -> ready / -> " << o.reconnect_messages
+              << " queued messages all acked; backoff base " << o.backoff_ms << " ms)\n";
+    const SdkReconnectResult r = sdk_reconnect(sink_server.url(), o.reconnect_messages, o.reconnect_reps, o.backoff_ms);
+    auto maxv = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()); };
+    std::cout << "  to ready:   median " << fmt(median(r.ready_ms), 2) << " ms, max " << fmt(maxv(r.ready_ms), 2)
+              << " ms\n";
+    std::cout << "  to drained: median " << fmt(median(r.drained_ms), 2) << " ms, max " << fmt(maxv(r.drained_ms), 2)
+              << " ms (" << r.ready_ms.size() << " cuts, " << r.resumes << " resumes)\n";
+    if (!r.error.empty()) std::cout << "  error: " << r.error << "\n";
+    json j{{"messages", o.reconnect_messages}, {"backoff_base_ms", o.backoff_ms}, {"ready_ms", r.ready_ms},
+           {"drained_ms", r.drained_ms},       {"ready_ms_median", median(r.ready_ms)},
+           {"drained_ms_median", median(r.drained_ms)}, {"resumes", r.resumes}};
+    if (!r.error.empty()) j["error"] = r.error;
+    return j;
+}
+
+// ---- memory ---------------------------------------------------------------------------
+
+// Each memory figure is taken in a fresh process (this program re-run with
+// --child-memory), so that heap left over from earlier measurements cannot
+// hide in, or be released during, an RSS delta.
+int child_memory_main(int argc, char** argv) {
+    const std::string kind = argc > 2 ? argv[2] : "";
+    json j;
+    if (kind == "sdk-idle" && argc == 5) {
+        const SdkMemoryResult m = sdk_idle_memory(argv[3], std::stoul(argv[4]), 1.0);
+        j = {{"clients", m.clients}, {"rss_before", m.rss_before}, {"rss_after", m.rss_after},
+             {"connect_all_s", m.connect_all_s}, {"error", m.error}};
+    } else if (kind == "raw-idle" && argc == 5) {
+        const RawMemoryResult r = raw_idle_memory(argv[3], std::stoul(argv[4]), 1.0);
+        j = {{"clients", r.clients}, {"rss_before", r.rss_before}, {"rss_after", r.rss_after},
+             {"connect_ms", r.connect_ms}, {"error", r.error}};
+    } else if (kind == "outbox" && argc == 4) {
+        const OutboxMemoryResult b = sdk_outbox_memory(std::stoul(argv[3]), 64);
+        j = {{"messages", b.messages},     {"payload_bytes", b.payload_bytes}, {"id_bytes", b.id_bytes},
+             {"heap_delta", b.heap_delta}, {"rss_delta", b.rss_delta},         {"allocations", b.allocations},
+             {"error", b.error}};
+    } else {
+        std::cerr << "usage: --child-memory sdk-idle|raw-idle URL N | outbox N\n";
+        return 2;
+    }
+    std::cout << j.dump() << std::endl;
+    return 0;
+}
+
+json run_child(const std::string& self_exe, const std::vector<std::string>& args) {
+    std::vector<std::string> all{"--child-memory"};
+    all.insert(all.end(), args.begin(), args.end());
+    const std::string out = run_and_capture(self_exe, all, std::chrono::seconds(120));
+    const json j = json::parse(out, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return json{{"error", "measurement process failed: '" + out + "'"}};
+    return j;
+}
+
+// Through object_t: json::find()/value() trip -Wnull-dereference in GCC 12.
+const json* field(const json& j, const char* key) {
+    const auto* obj = j.get_ptr<const json::object_t*>();
+    if (obj == nullptr) return nullptr;
+    const auto it = obj->find(key);
+    return it == obj->end() ? nullptr : &it->second;
+}
+double num(const json& j, const char* key) {
+    const json* v = field(j, key);
+    return v != nullptr && v->is_number() ? v->get<double>() : 0.0;
+}
+std::string text(const json& j, const char* key) {
+    const json* v = field(j, key);
+    const auto* str = v != nullptr ? v->get_ptr<const std::string*>() : nullptr;
+    return str != nullptr ? *str : std::string();
+}
+
+json run_memory(const Options& o, const ChildProcess& sink_server, const std::string& self_exe) {
+    json out;
+    std::cout << "\n== Memory (each figure in a fresh process)\n";
+    const json m = run_child(self_exe, {"sdk-idle", sink_server.url(), std::to_string(o.clients)});
+    const double clients = std::max(num(m, "clients"), 1.0);
+    const double per = (num(m, "rss_after") - num(m, "rss_before")) / clients;
+    std::cout << "  SDK: " << o.clients << " idle clients on one EventLoop: RSS "
+              << fmt(num(m, "rss_before") / 1048576.0) << " -> " << fmt(num(m, "rss_after") / 1048576.0)
+              << " MiB = " << fmt(per / 1024.0, 1) << " KiB per client (all ready after "
+              << fmt(num(m, "connect_all_s"), 2) << " s)\n";
+    const std::string merr = text(m, "error");
+    if (!merr.empty()) std::cout << "  error: " << merr << "\n";
+    out["sdk_idle_clients"] = m;
+    out["sdk_idle_clients"]["rss_per_client_bytes"] = per;
+
+    if (o.raw) {
+        try {
+            ChildProcess raw_server(self_exe, {"--serve-raw"});
+            const json r = run_child(self_exe, {"raw-idle", raw_server.url("/"), std::to_string(o.clients)});
+            const double rper = (num(r, "rss_after") - num(r, "rss_before")) / std::max(num(r, "clients"), 1.0);
+            std::cout << "  raw websocketpp: " << o.clients << " idle connections on one endpoint: "
+                      << fmt(rper / 1024.0, 1) << " KiB per connection; one handshake " << fmt(num(r, "connect_ms"), 2)
+                      << " ms\n";
+            const std::string rerr = text(r, "error");
+            if (!rerr.empty()) std::cout << "  error: " << rerr << "\n";
+            out["raw_idle_connections"] = r;
+            out["raw_idle_connections"]["rss_per_connection_bytes"] = rper;
+        } catch (const std::exception& e) {
+            std::cout << "  raw websocketpp: " << e.what() << "\n";
+        }
+    }
+
+    const json b = run_child(self_exe, {"outbox", std::to_string(o.outbox_messages)});
+    const double n = std::max(num(b, "messages"), 1.0);
+    const double payload = num(b, "payload_bytes");
+    const double heap_over = num(b, "heap_delta") / n - payload;
+    const double rss_over = num(b, "rss_delta") / n - payload;
+    std::cout << "  outbox: " << num(b, "messages") << " queued " << payload << " B messages (generated ids of ~"
+              << num(b, "id_bytes") << " B): heap " << fmt(num(b, "heap_delta") / n, 1) << " B/msg = payload + "
+              << fmt(heap_over, 1) << " B; RSS " << fmt(num(b, "rss_delta") / n, 1) << " B/msg = payload + "
+              << fmt(rss_over, 1) << " B; " << fmt(num(b, "allocations") / n, 2) << " allocations/msg\n";
+    const std::string berr = text(b, "error");
+    if (!berr.empty()) std::cout << "  error: " << berr << "\n";
+    out["outbox"] = b;
+    out["outbox"]["heap_overhead_per_msg"] = heap_over;
+    out["outbox"]["rss_overhead_per_msg"] = rss_over;
+    out["outbox"]["allocations_per_msg"] = num(b, "allocations") / n;
+    return out;
+}
+
+// ---- idle -----------------------------------------------------------------------------
+
+json run_idle(const Options& o, const ChildProcess& sink_server) {
+    std::cout << "\n== Idle: one ready client alone on its io thread, heartbeat " << o.heartbeat_ms << " ms\n";
+    const SdkIdleResult r = sdk_idle_wakeups(sink_server.url(), o.heartbeat_ms, o.idle_s);
+    const double s = std::max(r.seconds, 1e-9);
+    std::cout << "  " << fmt(static_cast<double>(r.wakeups) / s, 2) << " wakeups/s (" << r.wakeups << " in "
+              << fmt(r.seconds, 1) << " s), " << fmt(static_cast<double>(r.pings) / s, 2) << " pings/s => "
+              << (r.pings ? fmt(static_cast<double>(r.wakeups) / static_cast<double>(r.pings), 2) : std::string("-"))
+              << " wakeups per heartbeat (a ping and its pong); io thread CPU " << fmt(r.cpu_s * 1e3, 1) << " ms\n";
+    if (!r.error.empty()) std::cout << "  error: " << r.error << "\n";
+    json j{{"heartbeat_ms", o.heartbeat_ms},
+           {"seconds", r.seconds},
+           {"wakeups", r.wakeups},
+           {"wakeups_per_s", static_cast<double>(r.wakeups) / s},
+           {"voluntary_switches", r.voluntary},
+           {"pings", r.pings},
+           {"pings_per_s", static_cast<double>(r.pings) / s},
+           {"io_thread_cpu_s", r.cpu_s}};
+    if (!r.error.empty()) j["error"] = r.error;
+    return j;
+}
+
+std::string self_exe() {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+json machine_json(const Machine& m) {
+    return json{{"nproc", m.nproc}, {"cpu_model", m.cpu_model}, {"kernel", m.kernel},
+                {"loadavg", {m.load1, m.load5, m.load15}}};
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc == 2 && std::string(argv[1]) == "--serve-raw") return serve_raw_forever();
+    if (argc >= 2 && std::string(argv[1]) == "--child-memory") {
+        raise_fd_limit();
+        return child_memory_main(argc, argv);
+    }
+    Options o;
+    try {
+        o = parse(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "tether_bench_e2e: " << e.what() << "\n" << kUsage;
+        return 2;
+    }
+    install_child_reaper();
+    raise_fd_limit();
+
+    const Machine start = machine();
+    std::cout << "tether e2e benchmark, " << now_iso8601() << "\n"
+              << "machine: " << start.nproc << " CPUs, " << start.cpu_model << ", " << start.kernel << "\n"
+              << "load average at start: " << fmt(start.load1, 2) << " " << fmt(start.load5, 2) << " "
+              << fmt(start.load15, 2) << "\n";
+    std::ostringstream cmd;
+    for (int i = 0; i < argc; ++i) cmd << (i ? " " : "") << argv[i];
+    json result{{"command", cmd.str()}, {"started", now_iso8601()}, {"machine", machine_json(start)}};
+
+    int rc = 0;
+    try {
+        // A sink (rooms mode: client msgs are acked, nothing is sent back) and
+        // an echo server. Server heartbeats off, so the client's own
+        // heartbeat applies (the idle measurement depends on it).
+        ChildProcess sink(o.chat_server, {"--port", "0", "--heartbeat-ms", "0"});
+        ChildProcess echo(o.chat_server, {"--port", "0", "--echo", "--heartbeat-ms", "0"});
+        std::cout << "chat-server sink on port " << sink.port() << ", echo on port " << echo.port() << "\n";
+
+        if (o.sections.count("throughput")) {
+            std::optional<RawServer> raw_sink;
+            if (o.raw) raw_sink.emplace(RawServer::Mode::sink);
+            result["throughput"] = run_throughput(o, sink, raw_sink ? &*raw_sink : nullptr);
+        }
+        if (o.sections.count("latency")) {
+            std::optional<RawServer> raw_echo;
+            if (o.raw) raw_echo.emplace(RawServer::Mode::echo);
+            result["latency"] = run_latency(o, echo, raw_echo ? &*raw_echo : nullptr);
+        }
+        if (o.sections.count("reconnect")) result["reconnect"] = run_reconnect(o, sink);
+        if (o.sections.count("memory")) result["memory"] = run_memory(o, sink, self_exe());
+        if (o.sections.count("idle")) result["idle"] = run_idle(o, sink);
+    } catch (const std::exception& e) {
+        std::cerr << "tether_bench_e2e: " << e.what() << "\n";
+        result["error"] = e.what();
+        rc = 1;
+    }
+
+    const Machine end = machine();
+    result["finished"] = now_iso8601();
+    result["loadavg_end"] = {end.load1, end.load5, end.load15};
+    std::cout << "\nload average at end: " << fmt(end.load1, 2) << " " << fmt(end.load5, 2) << " " << fmt(end.load15, 2)
+              << "\n";
+    if (!o.json_path.empty()) {
+        std::ofstream f(o.json_path);
+        f << result.dump(2) << "\n";
+        std::cout << "wrote " << o.json_path << "\n";
+    }
+    return rc;
+}
