@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -32,12 +33,17 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/utf8.hpp"
 #include "tether/error.hpp"
 #include "transport/reactor.hpp"
 #include "transport/transport.hpp"
@@ -1154,6 +1160,73 @@ TEST(TransportUtilTest, CsprngProducesVaryingWords) {
     std::set<std::uint32_t> seen;
     for (int i = 0; i < 3000; ++i) seen.insert(rng()); // crosses a 4 KiB refill
     EXPECT_GT(seen.size(), 2990u);
+}
+
+// The transport masks outgoing frames itself (websocket_transport.cpp). RFC
+// 6455 §5.3: octet i of the payload is XORed with octet i mod 4 of the key,
+// the key's octets in the order they appear in the frame header (memory order).
+TEST(TransportUtilTest, MaskInPlaceMatchesTheRfcDefinitionAtEveryLengthAndAlignment) {
+    const std::uint32_t key = 0xA1B2C3D4u;
+    unsigned char k[4];
+    std::memcpy(k, &key, sizeof k);
+    std::string source;
+    for (int i = 0; i < 80; ++i) source.push_back(static_cast<char>(i * 37 + 11));
+    for (std::size_t offset = 0; offset < 8; ++offset) {
+        for (std::size_t len = 0; len + offset <= source.size(); ++len) {
+            std::string buf = source;
+            detail::mask_in_place(buf.data() + offset, len, key);
+            for (std::size_t i = 0; i < buf.size(); ++i) {
+                const bool inside = i >= offset && i < offset + len;
+                const auto expected = inside ? static_cast<char>(static_cast<unsigned char>(source[i]) ^ k[(i - offset) % 4])
+                                             : source[i];
+                ASSERT_EQ(buf[i], expected) << "offset " << offset << " len " << len << " byte " << i;
+            }
+            detail::mask_in_place(buf.data() + offset, len, key); // masking twice restores the payload
+            ASSERT_EQ(buf, source);
+        }
+    }
+}
+
+TEST(TransportUtilTest, FastUtf8CheckAgreesWithTheCoreValidator) {
+    std::mt19937 rng(7);
+    const char pieces[][5] = {"a", "Z", "\xC3\xA9", "\xE6\x97\xA5", "\xF0\x9F\x98\x80", "\x80", "\xC0\xAF",
+                              "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE6\x97", "0123"};
+    for (int n = 0; n < 20000; ++n) {
+        std::string s;
+        const int parts = static_cast<int>(rng() % 24);
+        for (int i = 0; i < parts; ++i) s += pieces[rng() % (sizeof pieces / sizeof *pieces)];
+        ASSERT_EQ(detail::is_valid_utf8_fast(s), core::is_valid_utf8(s)) << s;
+    }
+}
+
+TEST(TransportUtilTest, ForkedChildNeverReusesTheParentsBufferedKeys) {
+    detail::BufferedCsprng rng;
+    (void)rng(); // the pool now holds about 4 KiB of unused bytes
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        std::uint32_t words[8];
+        for (auto& w : words) w = rng();
+        const auto written = ::write(fds[1], words, sizeof words);
+        ::_exit(written == static_cast<ssize_t>(sizeof words) ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::uint32_t child[8] = {};
+    std::size_t got = 0;
+    while (got < sizeof child) {
+        const auto n = ::read(fds[0], reinterpret_cast<char*>(child) + got, sizeof child - got);
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_EQ(got, sizeof child);
+    std::uint32_t parent[8];
+    for (auto& w : parent) w = rng();
+    EXPECT_NE(std::memcmp(child, parent, sizeof child), 0) << "parent and child drew the same masking keys";
 }
 
 } // namespace
