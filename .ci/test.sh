@@ -8,6 +8,7 @@
 #               ASan+UBSan build: core + integration suites    build-asan/
 #               TSan build: the concurrency tests              build-tsan/
 #               fuzz smoke runs (30 s each) when clang is there build-fuzz/
+#   --stage asan|tsan|fuzz  only that part of the matrix
 #   --fast    `core` label only (no sockets; seconds once built)
 #   --soak [MINUTES]  only the soak test (default 5 minutes), in build/
 set -euo pipefail
@@ -20,6 +21,8 @@ while [ $# -gt 0 ]; do
     --matrix) mode=matrix ;;
     --quick) mode=default ;;
     --fast) mode=fast ;;
+    --stage) mode=stage; only="${2:-}"; shift
+             case "$only" in asan|tsan|fuzz) ;; *) echo "test.sh: --stage asan|tsan|fuzz" >&2; exit 2 ;; esac ;;
     --soak) mode=soak; if [ $# -gt 1 ] && [[ "$2" =~ ^[0-9]+$ ]]; then soak_minutes="$2"; shift; fi ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -27,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 
 extras=(--bindings --bench --demo)
-[ "$mode" = matrix ] && extras+=(--fuzz)
+{ [ "$mode" = matrix ] || [ "$mode" = stage ]; } && extras+=(--fuzz)
 bash .ci/install-deps.sh "${extras[@]}"
 
 jobs=$(nproc)
@@ -88,6 +91,7 @@ case "$mode" in
   fast) stage "normal build + core tests" normal ;;
   default) stage "normal build + all suites" normal ;;
   soak) stage "soak ($soak_minutes min)" soak ;;
+  stage) stage "$only" "$only" ;;
   matrix)
     stage "normal build + all suites" normal
     stage "ASan+UBSan: core + integration" asan

@@ -117,7 +117,11 @@ void mutate(std::string& s) {
         switch (rnd(5)) {
         case 0: s[at] = static_cast<char>(rnd(256)); break;
         case 1: s.erase(at, 1); break;
-        case 2: s.insert(at, 1, "{}[]\",:\\0e-.\x80\xFF"[rnd(16)]); break;
+        case 2: {
+            static const char kBytes[] = "{}[]\",:\\0e-.\x80\xFF";
+            s.insert(at, 1, kBytes[rnd(sizeof kBytes - 1)]);
+            break;
+        }
         case 3: s.resize(at); break;
         default: s.insert(at, s.substr(rnd(s.size()), rnd(8))); break;
         }
