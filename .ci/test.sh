@@ -6,7 +6,7 @@
 # Options:
 #   --matrix  also, each in its own build directory:
 #               ASan+UBSan build: core + integration suites    build-asan/
-#               TSan build: the concurrency tests              build-tsan/
+#               TSan build: client + transport suites (threads) build-tsan/
 #               fuzz smoke runs (30 s each) when clang is there build-fuzz/
 #   --stage asan|tsan|fuzz  only that part of the matrix
 #   --fast    `core` label only (no sockets; seconds once built)
@@ -68,9 +68,12 @@ asan() {
 tsan() {
   configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DTETHER_SANITIZE=thread \
     -DTETHER_BUILD_BINDINGS=OFF -DTETHER_BUILD_BENCH=OFF
-  cmake --build build-tsan -j "$jobs" --target tether_integration_tests chat-server
+  cmake --build build-tsan -j "$jobs" --target tether_integration_tests tether_transport_tests chat-server fault-proxy
+  # Every multi-threaded test: the client suite (app threads + io thread;
+  # concurrent senders, chaos, TLS, auth) and the transport/reactor suite.
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    ctest --test-dir build-tsan --output-on-failure --timeout 600 -R 'Concurrency'
+    ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 600 \
+      -R '^client\.|^Transport|^TlsTransport|^ProxiedEcho|^FaultProxy'
 }
 
 fuzz() {
