@@ -169,6 +169,28 @@ TEST(Backoff, CeilingDoublesUpToMaxWithoutOverflow) {
     }
 }
 
+// Backoff itself never overflows, even with a configuration validate() would
+// refuse (max at the top of the range; base above half of it).
+TEST(Backoff, CeilingSaturatesAtAnyMaxWithoutOverflow) {
+    BackoffConfig top;
+    top.base = Duration(3);
+    top.max = Duration(std::numeric_limits<Duration::rep>::max());
+    Backoff b(top);
+    Duration prev{0};
+    for (std::uint32_t n : {0U, 1U, 60U, 61U, 62U, 63U, 64U, 1000U}) {
+        const Duration c = b.ceiling(n);
+        EXPECT_GE(c, prev) << "n=" << n;
+        EXPECT_LE(c, top.max);
+        prev = c;
+    }
+    EXPECT_EQ(b.ceiling(1000), top.max);
+
+    BackoffConfig high;
+    high.max = Duration(std::numeric_limits<Duration::rep>::max() - 1);
+    high.base = Duration(high.max.count() / 2 + 1);
+    EXPECT_EQ(Backoff(high).ceiling(1), high.max);
+}
+
 TEST(Backoff, NextDelayBoundsWithScriptedExtremes) {
     BackoffConfig cfg;
     ScriptedRng zero(0);

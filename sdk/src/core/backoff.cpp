@@ -10,7 +10,7 @@ Duration Backoff::ceiling(std::uint32_t n) const {
     if (base <= 0 || max <= 0) return Duration::zero();
     // base * 2^n >= max as soon as 2^n >= max / base; stop doubling there.
     auto value = base;
-    for (std::uint32_t i = 0; i < n && value < max; ++i) value *= 2;
+    for (std::uint32_t i = 0; i < n && value < max; ++i) value = value > max / 2 ? max : value * 2;
     return Duration(std::min(value, max));
 }
 
