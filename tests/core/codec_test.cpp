@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/codec.hpp"
+#include "core/utf8.hpp"
 
 namespace {
 
@@ -200,23 +201,6 @@ TEST(CodecRoundTrip, EveryAsciiByteInAString) {
     }
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-}
 
 TEST(CodecRoundTrip, RandomUnicodeStrings) {
     std::mt19937 rng(12345);
@@ -229,7 +213,7 @@ TEST(CodecRoundTrip, RandomUnicodeStrings) {
         for (int k = 0; k < n; ++k) {
             std::uint32_t cp = (k % 2 == 0) ? ascii_cp(rng) : any_cp(rng);
             if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD; // surrogates are not scalar values
-            append_utf8(s, cp);
+            tether::core::append_utf8(s, cp);
         }
         const Welcome w{s, s, true, 1, std::nullopt, std::nullopt};
         expect_same(expect_frame<Welcome>(decode_server_frame(encode(w))), w);

@@ -15,6 +15,7 @@
 //     -0, at most 18 digits). Anything else makes the client-msg decoder
 //     decline, and the DOM path re-dumps the value.
 #include "core/codec_fast.hpp"
+#include "core/utf8.hpp"
 
 #include <charconv>
 #include <cstdint>
@@ -418,7 +419,7 @@ private:
             case 'n': out.push_back('\n'); break;
             case 'r': out.push_back('\r'); break;
             case 't': out.push_back('\t'); break;
-            case 'u': append_utf8(out, code_point()); break;
+            case 'u': core::append_utf8(out, code_point()); break;
             default: out.push_back(c); break; // " \\ /
             }
             run = p_;
@@ -443,24 +444,6 @@ private:
         p_ += 2; // backslash, u
         const unsigned low = hex4();
         return 0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00);
-    }
-
-    static void append_utf8(std::string& out, std::uint32_t cp) {
-        if (cp < 0x80) {
-            out.push_back(static_cast<char>(cp));
-        } else if (cp < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else if (cp < 0x10000) {
-            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        } else {
-            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-        }
     }
 
     json number() {
