@@ -282,6 +282,7 @@ Callbacks Recorder::callbacks() {
     Callbacks cb;
     cb.on_state = [this](const StateChange& c) {
         std::lock_guard<std::mutex> lock(mu_);
+        keep_recent(states);
         states.push_back(TimedState{c, Clock::now()});
         state = c.to;
         if (c.to == State::ready) ++ready_count;
@@ -296,8 +297,13 @@ Callbacks Recorder::callbacks() {
     };
     cb.on_acked = [this](MessageId id) {
         std::lock_guard<std::mutex> lock(mu_);
-        acked.push_back(id);
-        if (!acked_set.insert(id).second) ++acked_duplicates;
+        ++acked_count;
+        if (keep_acked_ids) {
+            acked.push_back(id);
+            if (!acked_set.insert(id).second) ++acked_duplicates;
+        } else if (!record_ack_compact(id)) {
+            ++acked_duplicates;
+        }
         cv_.notify_all();
     };
     cb.on_failed = [this](MessageId id, const std::string&, std::error_code ec) {
@@ -307,6 +313,7 @@ Callbacks Recorder::callbacks() {
     };
     cb.on_resumed = [this](const std::string& session) {
         std::lock_guard<std::mutex> lock(mu_);
+        keep_recent(resumed);
         resumed.push_back(session);
         cv_.notify_all();
     };
@@ -318,6 +325,7 @@ Callbacks Recorder::callbacks() {
     };
     cb.on_error = [this](std::error_code ec, const std::string& detail) {
         std::lock_guard<std::mutex> lock(mu_);
+        keep_recent(errors);
         errors.push_back(TimedError{ec, detail, Clock::now()});
         cv_.notify_all();
     };
@@ -329,7 +337,8 @@ LogSink Recorder::log_sink() {
         static const char* const kNames[] = {"trace", "debug", "info", "warn", "error"};
         const auto idx = static_cast<std::size_t>(level);
         std::lock_guard<std::mutex> lock(mu_);
-        if (log_.size() >= 2000) log_.erase(log_.begin(), log_.begin() + 1000);
+        const std::size_t keep = history_limit != 0 ? history_limit : 1000;
+        if (log_.size() >= 2 * keep) log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(keep));
         log_.push_back(std::string(idx < 5 ? kNames[idx] : "?") + ": " + std::string(message));
     };
 }
@@ -373,6 +382,15 @@ std::string Recorder::summary() const {
     for (std::size_t i = from; i < states.size(); ++i) out << " " << to_string(states[i].change.to);
     out << "\n";
     return out.str();
+}
+
+bool Recorder::record_ack_compact(MessageId id) {
+    if (id < acked_below_ || !acked_ahead_.insert(id).second) return false;
+    while (!acked_ahead_.empty() && *acked_ahead_.begin() == acked_below_) {
+        acked_ahead_.erase(acked_ahead_.begin());
+        ++acked_below_;
+    }
+    return true;
 }
 
 std::size_t Recorder::count_errors(errc e) const {

@@ -177,6 +177,28 @@ public:
     std::function<void(const StateChange&)> on_state_hook;
     std::function<void(const SessionLostInfo&)> on_lost_hook;
     bool keep_messages = true; // false: only the hook sees them
+    // false: `acked` and `acked_set` stay empty and only acked_count and
+    // acked_duplicates are kept, in memory bounded by the ids acked out of
+    // order (the soak sends millions of messages and measures RSS).
+    bool keep_acked_ids = true;
+    std::size_t acked_count = 0;
+    // Non-zero: states, errors, resumed and the log keep only about the last
+    // `history_limit` entries (the soak reconnects thousands of times).
+    std::size_t history_limit = 0;
+
+private:
+    // Compact ack ledger for keep_acked_ids == false: every id below
+    // acked_below_ was acked; acked_ahead_ holds the ones acked above it.
+    bool record_ack_compact(MessageId id);
+    template <class V>
+    void keep_recent(V& v) {
+        if (history_limit != 0 && v.size() >= 2 * history_limit)
+            v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(history_limit));
+    }
+    MessageId acked_below_ = 1;
+    std::set<MessageId> acked_ahead_;
+
+public:
 
 private:
     mutable std::mutex mu_;
