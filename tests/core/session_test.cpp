@@ -928,3 +928,64 @@ TEST(SessionRegression, PayloadNestingIsLimitedSoTheFrameStaysWithinTheDecoderDe
 }
 
 } // namespace
+
+// A message over a size limit is replayed on every resume and can never be
+// acked: after kOversizedRepeatsBeforeFail closes in a row at the same point
+// of the session the client fails with message_too_big instead of
+// reconnecting forever.
+class SessionOversized : public ::testing::TestWithParam<CloseInfo> {};
+
+TEST_P(SessionOversized, RepeatedAtTheSamePointFailsWithAClearError) {
+    Harness h;
+    h.start_ready();
+    for (std::uint32_t i = 1; i < kOversizedRepeatsBeforeFail; ++i) {
+        h.close_transport(GetParam());
+        ASSERT_EQ(h.session.state(), State::backoff) << "close " << i;
+        h.advance(h.last_change().retry_in);
+        h.reconnect_ready(Harness::welcome("s1", true, 0));
+    }
+    h.close_transport(GetParam());
+    EXPECT_EQ(h.session.state(), State::failed);
+    const StateChanged last = h.last_change();
+    EXPECT_EQ(last.reason, make_error_code(errc::message_too_big));
+    EXPECT_NE(last.detail.find("cannot move past it"), std::string::npos) << last.detail;
+    EXPECT_EQ(h.session.stats().protocol_errors, kOversizedRepeatsBeforeFail);
+}
+
+TEST_P(SessionOversized, ProgressInBetweenStartsTheCountAgain) {
+    Harness h;
+    h.start_ready();
+    ServerMsg m;
+    m.data = 0;
+    for (std::uint64_t seq = 1; seq <= 2 * kOversizedRepeatsBeforeFail; ++seq) {
+        m.seq = seq; // one message delivered on every connection
+        h.server_frame(m);
+        h.close_transport(GetParam());
+        ASSERT_EQ(h.session.state(), State::backoff) << "close " << seq;
+        h.advance(h.last_change().retry_in);
+        h.reconnect_ready(Harness::welcome("s1", true, 0));
+    }
+    // An ack of ours is progress too.
+    ASSERT_TRUE(h.session.send(h.now, "1").ok());
+    h.drain();
+    for (std::uint32_t i = 1; i < kOversizedRepeatsBeforeFail; ++i) {
+        h.close_transport(GetParam());
+        ASSERT_EQ(h.session.state(), State::backoff);
+        h.advance(h.last_change().retry_in);
+        h.reconnect_ready(Harness::welcome("s1", true, 1)); // the server got our message
+    }
+    h.close_transport(GetParam());
+    EXPECT_EQ(h.session.state(), State::backoff) << "the ack after the first close was progress";
+    h.advance(h.last_change().retry_in);
+    h.reconnect_ready(Harness::welcome("s1", true, 1));
+    h.close_transport(GetParam());
+    EXPECT_EQ(h.session.state(), State::failed);
+}
+
+INSTANTIATE_TEST_SUITE_P(InboundOrOutbound, SessionOversized,
+                         ::testing::Values(Harness::transport_error(errc::message_too_big), // our limit
+                                           Harness::close_code(1009)),                      // the server's
+                         [](const ::testing::TestParamInfo<CloseInfo>& p) {
+                             return p.param.close_code == 1009 ? std::string("server_closed_1009")
+                                                               : std::string("inbound_over_our_limit");
+                         });

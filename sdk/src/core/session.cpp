@@ -412,8 +412,27 @@ std::error_code Session::on_transport_closed(TimePoint now, ConnectionId id, con
         set_state(now, State::closed);
         return {};
     }
-    connection_ended(now, classify_close(info), false);
+    connection_ended(now, fail_if_stuck_on_oversized(classify_close(info)), false);
     return {};
+}
+
+// A message over a size limit (1009) is replayed on every resume until it is
+// acked, and it can never be: the session would reconnect forever. After
+// kOversizedRepeatsBeforeFail such closes in a row at the same point of the
+// session (nothing delivered or acked in between) it fails with a clear error.
+Reaction Session::fail_if_stuck_on_oversized(Reaction r) {
+    if (r.reason != errc::message_too_big) return r;
+    const std::uint64_t mark = inbox_.last_delivered() + stats_.messages_acked;
+    oversized_streak_ = oversized_streak_ > 0 && mark == oversized_mark_ ? oversized_streak_ + 1 : 1;
+    oversized_mark_ = mark;
+    if (oversized_streak_ >= kOversizedRepeatsBeforeFail) {
+        r.kind = Reaction::Kind::fail;
+        r.detail += "; " + std::to_string(oversized_streak_) +
+                    " connections in a row ended on a message over the size limit with nothing delivered or acked "
+                    "in between: it is re-sent on every resume, so the session cannot move past it (raise "
+                    "max_inbound_message_bytes or the server's limit)";
+    }
+    return r;
 }
 
 // ---- frames ------------------------------------------------------------------

@@ -134,6 +134,11 @@ struct Stats {
 
 enum class PayloadCheck { validate, trusted };
 
+// Connections in a row that may end on a message over a size limit (close
+// 1009) at the same point of the session before it fails with
+// message_too_big instead of reconnecting forever.
+inline constexpr std::uint32_t kOversizedRepeatsBeforeFail = 3;
+
 class Session {
 public:
     // `config` must pass validate(); `rng` must outlive the session.
@@ -202,6 +207,7 @@ private:
     void enter_backoff(TimePoint now, Duration delay, std::error_code reason, std::string detail);
     void terminate(TimePoint now, State to, std::error_code reason, std::string detail);
     void emit_send(std::string&& text);
+    Reaction fail_if_stuck_on_oversized(Reaction r);
     // Generated message ids are id_prefix_ + the local id, formed on demand.
     using IdBuffer = std::array<char, 64>;
     std::string_view generated_id(MessageId local_id, IdBuffer& buf) const;
@@ -222,6 +228,11 @@ private:
     ConnectionId next_conn_ = 1;
     bool awaiting_token_ = false;
     bool token_refreshed_ = false;  // a refresh after token_expired has been tried
+    // Connections in a row that ended on a message over a size limit (1009,
+    // either side) with no delivery and no ack in between, and the progress
+    // mark (delivered + acked) they ended at. See kOversizedRepeatsBeforeFail.
+    std::uint32_t oversized_streak_ = 0;
+    std::uint64_t oversized_mark_ = 0;
     std::optional<std::string> token_;
     bool was_ready_ = false;        // ready at least once (for the reconnects counter)
     bool resume_requested_ = false;
