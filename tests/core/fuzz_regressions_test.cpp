@@ -3,10 +3,12 @@
 // and checks the fixed behaviour through the public core API.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <variant>
 
 #include "core/codec.hpp"
+#include "core/codec_fast.hpp"
 #include "session_harness.hpp"
 
 namespace {
@@ -47,6 +49,43 @@ TEST(FuzzRegressions, PayloadWithLeadingByteOrderMarkIsRefused) {
     EXPECT_EQ(h.session.outbox_size(), 0u);
     h.drain();
     EXPECT_TRUE(h.take<SendText>().empty());
+}
+
+// frame_codec_fuzz, round-trip invariant (a harness false positive, kept as
+// a pin on the behaviour): `-0` in a payload. nlohmann parses the integer
+// `-0` as a signed 0 and dumps it as `0`, which parses back as an unsigned 0:
+// the same number, a different json kind (is_number_unsigned() changes). The
+// SDK does not alter that; what must hold is that the fast path gives
+// exactly what the DOM path gives, and that the client side sends `0`.
+TEST(FuzzRegressions, NegativeZeroIntegerDecodesAlikeInBothPathsAndReencodesAsZero) {
+    const std::string text = R"({"type":"msg","seq":1,"data":[-0]})";
+
+    const auto fast_frame = fast::decode_server_frame(text, DecodeLimits{});
+    ASSERT_TRUE(fast_frame.has_value()); // the fast path takes it...
+    const auto dom_frame = dom::decode_server_frame(text);
+    ASSERT_TRUE(dom_frame.ok());
+    const nlohmann::json& fast_zero = std::get<ServerMsg>(*fast_frame).data.at(0);
+    const nlohmann::json& dom_zero = std::get<ServerMsg>(dom_frame.value()).data.at(0);
+    // ...and builds the same kind as nlohmann's parser: signed 0.
+    EXPECT_TRUE(dom_zero.is_number_integer() && !dom_zero.is_number_unsigned());
+    EXPECT_TRUE(fast_zero.is_number_integer() && !fast_zero.is_number_unsigned());
+    EXPECT_EQ(fast_zero.get<std::int64_t>(), 0);
+
+    // Re-encoded it is `0`: equal as a number, unsigned as a kind.
+    const std::string encoded = encode(std::get<ServerMsg>(dom_frame.value()));
+    EXPECT_EQ(encoded, R"({"type":"msg","seq":1,"data":[0]})");
+    const auto again = decode_server_frame(encoded);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(std::get<ServerMsg>(again.value()).data.at(0).is_number_unsigned());
+    EXPECT_EQ(std::get<ServerMsg>(again.value()).data, std::get<ServerMsg>(dom_frame.value()).data);
+
+    // A client frame carrying -0 is not in dump form: the fast path declines
+    // and the DOM path hands on the canonical `0`.
+    const std::string client = R"({"type":"msg","seq":1,"id":"a","data":-0})";
+    EXPECT_FALSE(fast::decode_client_frame(client, DecodeLimits{}).has_value());
+    const auto decoded = decode_client_frame(client);
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(std::get<ClientMsg>(decoded.value()).data_json, "0");
 }
 
 } // namespace
