@@ -13,11 +13,16 @@
 #include <system_error>
 #include <vector>
 
+#include "sample_args.hpp"
 #include "server.hpp"
 
 namespace {
 
 using tether::chat::ServerOptions;
+using tether::samples::ArgReader;
+using tether::samples::parse_number;
+using tether::samples::split_list;
+using tether::samples::UsageError;
 
 constexpr const char* kUsage =
     R"(usage: chat-server [options]
@@ -43,54 +48,17 @@ constexpr const char* kUsage =
 The first stdout line is always "listening on <host>:<port>".
 )";
 
-struct UsageError {
-    std::string message;
-};
-
-template <class T>
-T parse_number(const std::string& flag, const std::string& text, T min, T max) {
-    T value{};
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (ec != std::errc{} || ptr != end || value < min || value > max)
-        throw UsageError{flag + ": expected a number in [" + std::to_string(min) + ", " + std::to_string(max) +
-                         "], got '" + text + "'"};
-    return value;
-}
-
 std::chrono::milliseconds parse_ms(const std::string& flag, const std::string& text) {
     // Up to a year: the hub clamps durations there anyway.
     return std::chrono::milliseconds(parse_number<std::int64_t>(flag, text, 0, 365LL * 24 * 3600 * 1000));
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> out;
-    std::string_view rest = text;
-    while (!rest.empty()) {
-        const auto comma = rest.find(',');
-        std::string_view item = rest.substr(0, comma);
-        if (!item.empty()) out.emplace_back(item);
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-    }
-    return out;
-}
-
 ServerOptions parse_args(int argc, char** argv) {
     ServerOptions o;
-    std::vector<std::string> args(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string flag = args[i];
-        std::optional<std::string> inline_value;
-        if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-            inline_value = flag.substr(eq + 1);
-            flag.resize(eq);
-        }
-        auto value = [&]() -> std::string {
-            if (inline_value) return *inline_value;
-            if (i + 1 >= args.size()) throw UsageError{flag + ": missing value"};
-            return args[++i];
-        };
+    ArgReader args(argc, argv);
+    while (args.next()) {
+        const std::string& flag = args.flag();
+        auto value = [&args] { return args.value(); };
 
         if (flag == "--host") o.host = value();
         else if (flag == "--port") o.port = parse_number<std::uint16_t>(flag, value(), 0, 65535);

@@ -14,9 +14,13 @@
 #include <vector>
 
 #include "chat.hpp"
+#include "sample_args.hpp"
 #include "modes.hpp"
 
 namespace {
+
+using tether::samples::ArgReader;
+using tether::samples::UsageError;
 
 constexpr const char* kUsage = R"(usage: tether-chat --url ws://HOST:PORT/ws --nick NAME [options]
   --url URL                ws:// or wss:// address of a tether.v1 rooms server (chat-server)
@@ -45,10 +49,6 @@ Exit codes: 0 ok; 1 a script step failed; 2 usage/setup error; 3 the connection 
   (bad token, TLS verification, ...); 4 a message we sent failed; 130 interrupted.
 )";
 
-struct UsageError {
-    std::string message;
-};
-
 std::chrono::milliseconds parse_ms(const std::string& flag, const std::string& text, long long min) {
     long long v = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -75,19 +75,10 @@ struct Args {
 
 Args parse_args(int argc, char** argv) {
     Args a;
-    std::vector<std::string> args(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string flag = args[i];
-        std::optional<std::string> inline_value;
-        if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-            inline_value = flag.substr(eq + 1);
-            flag.resize(eq);
-        }
-        auto value = [&]() -> std::string {
-            if (inline_value) return *inline_value;
-            if (i + 1 >= args.size()) throw UsageError{flag + ": missing value"};
-            return args[++i];
-        };
+    ArgReader args(argc, argv);
+    while (args.next()) {
+        const std::string& flag = args.flag();
+        auto value = [&args] { return args.value(); };
         if (flag == "--url") a.chat.url = value();
         else if (flag == "--room") a.chat.room = value();
         else if (flag == "--nick") a.chat.nick = value();
