@@ -183,7 +183,14 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
             s = nullptr;
         }
         // A wrong token leaves the session alone: its id alone proves nothing.
-        if (s != nullptr && constant_time_equal(s->resume_token, r.resume_token)) {
+        const bool current = s != nullptr && constant_time_equal(s->resume_token, r.resume_token);
+        // The client aborted a connection whose resume hello got here first and
+        // took the token; this hello, from a later attempt, supersedes it. A
+        // stale hello arriving after the live one has a lower attempt: refused.
+        const bool supersedes_stale = s != nullptr && !current && r.attempt != 0 && s->attached_attempt != 0 &&
+                                      r.attempt > s->attached_attempt && !s->previous_resume_token.empty() &&
+                                      constant_time_equal(s->previous_resume_token, r.resume_token);
+        if (current || supersedes_stale) {
             if (s->conn != 0) {
                 if (Conn* old = find_conn(s->conn)) {
                     ++stats_.takeovers;
@@ -195,14 +202,15 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
             const bool replayable = r.last_seq <= s->out_last && s->out_last - r.last_seq <= s->replay.size();
             if (replayable) {
                 ++stats_.resumes;
-                attach(c, *s, true, r.last_seq);
+                if (supersedes_stale) ++stats_.stale_resumes_superseded;
+                attach(c, *s, true, r.last_seq, r.attempt);
                 return;
             }
             destroy_session(s->key); // the owner moves to a new session; this one can never resume
         }
         ++stats_.resume_misses;
     }
-    attach(c, create_session(now), false, 0);
+    attach(c, create_session(now), false, 0, 0);
 }
 
 void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id, const std::string& data_json,
@@ -289,11 +297,13 @@ Hub::Session& Hub::create_session(TimePoint now) {
     return s;
 }
 
-void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq) {
+void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt) {
     c.state = ConnState::attached;
     c.session = s.key;
     s.conn = c.id;
     s.expires.reset();
+    s.previous_resume_token = resumed ? std::move(s.resume_token) : std::string();
+    s.attached_attempt = resumed ? attempt : 0;
     s.resume_token = make_secret_(); // rotated on every welcome
     if (resumed) trim_replay(s, client_last_seq); // the client has delivered these
 

@@ -98,6 +98,7 @@ struct HubStats {
     std::uint64_t resumes = 0;         // welcome resumed:true
     std::uint64_t resume_misses = 0;   // resume asked, new session given
     std::uint64_t takeovers = 0;
+    std::uint64_t stale_resumes_superseded = 0; // resumed with the previous token over a stale hello (§5)
     std::uint64_t auth_failures = 0;   // unauthorized + token_expired
     std::uint64_t bad_frames = 0;
     std::uint64_t unknown_frames = 0;
@@ -151,6 +152,11 @@ private:
         SessionKey key = 0;
         std::string id;
         std::string resume_token;
+        // The token the attached connection's hello consumed, and that hello's
+        // resume.attempt: a newer attempt of the same client may still use it
+        // (its stale hello got there first; protocol.md §5).
+        std::string previous_resume_token;
+        std::uint64_t attached_attempt = 0;
         ConnId conn = 0;                   // 0: detached
         std::uint64_t in_last = 0;         // highest client seq processed
         std::uint64_t in_acked = 0;        // highest client seq acked on the wire
@@ -189,7 +195,7 @@ private:
 
     // sessions
     Session& create_session(TimePoint now);
-    void attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq);
+    void attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt);
     void detach(Session& s, TimePoint now);
     void destroy_session(SessionKey key);
     void send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id);

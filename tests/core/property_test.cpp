@@ -54,12 +54,16 @@
 //   TETHER_PROPERTY_SEED=S    replay only seed S (both variants)
 //   TETHER_PROPERTY_TRACE=1   print every step (use with a single seed)
 //   TETHER_PROPERTY_LINGER=1  frames the client sent before an abort still
-//                             arrive (the reset follows them in order). Off by
-//                             default: it exposes a protocol race, not a core
-//                             bug: a delayed resume hello from an aborted
-//                             connection, accepted under the §4.4 token grace,
-//                             takes the session over from the live connection
-//                             (4009 -> closed). E.g. seed 2681 with 3000 seeds.
+//                             arrive (the reset follows them in order). It
+//                             found a protocol race: a delayed resume hello
+//                             from an aborted connection, accepted under the
+//                             §4.4 token grace, took the session over from the
+//                             live one (4009 -> closed; seed 2681). Fixed by
+//                             hello.resume.attempt (§5), which the model checks:
+//                             5,000 seeds pass with policy resend. With policy
+//                             fail, seed 3708 still fails: two refused resumes
+//                             after a restart leave the model an orphan session
+//                             whose msgs nobody can receive (a model limit).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -232,6 +236,7 @@ private:
         std::string id;
         std::size_t index = 0;
         std::string token, prev_token;
+        std::uint64_t attached_attempt = 0; // hello.resume.attempt of the last resume
         std::uint64_t last_client_seq = 0; // receiver: highest client seq delivered
         std::vector<std::uint64_t> out;    // out[seq - 1] = n of the server msg
         std::uint64_t client_acked = 0;    // replay floor
@@ -1002,6 +1007,15 @@ void Simulation::server_hello(Conn& c, Hello&& h) {
                 fail("resume with a token the server never gave this client: " + h.resume->resume_token);
                 return;
             }
+            // protocol.md §5: the previous token from an attempt no newer than
+            // the one that presented it is a stale hello from a connection the
+            // client aborted; refusing it keeps the live connection.
+            if (h.resume->resume_token != cand.token && h.resume->attempt <= cand.attached_attempt) {
+                trace("server: stale resume hello (attempt " + std::to_string(h.resume->attempt) + " <= " +
+                      std::to_string(cand.attached_attempt) + ") refused");
+                server_close(c, 4009);
+                return;
+            }
             if (h.resume->last_seq > cand.out.size()) {
                 fail("hello.resume.last_seq " + std::to_string(h.resume->last_seq) + " beyond the " +
                      std::to_string(cand.out.size()) + " msgs the server sent");
@@ -1028,6 +1042,7 @@ void Simulation::server_hello(Conn& c, Hello&& h) {
         const std::uint64_t last = h.resume->last_seq;
         s->client_acked = last; // hello.resume.last_seq is a cumulative ack
         s->prev_token = h.resume->resume_token;
+        s->attached_attempt = h.resume->attempt;
         s->token = new_token();
         s->conn = c.id;
         c.session = s->id;

@@ -989,3 +989,31 @@ INSTANTIATE_TEST_SUITE_P(InboundOrOutbound, SessionOversized,
                              return p.param.close_code == 1009 ? std::string("server_closed_1009")
                                                                : std::string("inbound_over_our_limit");
                          });
+
+// protocol.md §5: every resume hello carries a higher attempt, so a server can
+// tell a stale hello (from a connection the client aborted) from the live one.
+TEST(SessionResume, EveryResumeHelloCarriesAHigherAttempt) {
+    Harness h;
+    h.start_ready();
+    std::uint64_t previous = 0;
+    for (int i = 0; i < 3; ++i) {
+        h.close_transport(Harness::transport_error(errc::transport_closed));
+        h.advance(h.last_change().retry_in);
+        const Hello hello = h.open(h.expect_open());
+        ASSERT_TRUE(hello.resume.has_value());
+        EXPECT_GT(hello.resume->attempt, previous);
+        previous = hello.resume->attempt;
+        // An attempt aborted before its welcome still counts.
+        if (i == 1) continue;
+        h.server_frame(Harness::welcome("s1", true, 0));
+        ASSERT_EQ(h.session.state(), State::ready);
+    }
+    // A first hello has no resume, so no attempt; the encoding leaves it out at 0.
+    Hello plain;
+    plain.resume = ResumeRequest{"s", "t", 0, 0};
+    EXPECT_EQ(encode(plain).find("attempt"), std::string::npos);
+    plain.resume->attempt = 7;
+    auto decoded = decode_client_frame(encode(plain));
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(std::get<Hello>(decoded.value()).resume->attempt, 7u);
+}

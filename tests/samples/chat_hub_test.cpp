@@ -71,7 +71,7 @@ struct Harness {
         EXPECT_FALSE(acts.empty());
         return acts.empty() ? json{} : json::parse(acts.front().text);
     }
-    std::vector<Action> resume(ConnId c, const json& welcome, std::uint64_t last_seq) {
+    std::vector<Action> resume(ConnId c, const json& welcome, std::uint64_t last_seq, std::uint64_t attempt = 0) {
         open(c);
         json hello = {{"type", "hello"},
                       {"v", 1},
@@ -79,6 +79,7 @@ struct Harness {
                        {{"session", welcome.at("session")},
                         {"resume_token", welcome.at("resume_token")},
                         {"last_seq", last_seq}}}};
+        if (attempt != 0) hello["resume"]["attempt"] = attempt;
         return text(c, hello.dump());
     }
     std::vector<Action> msg(ConnId c, std::uint64_t seq, const std::string& id, const json& data) {
@@ -324,6 +325,56 @@ TEST(Hub, UnknownTypeIsIgnored) {
     h.text(1, R"({"type":"hello","v":1})");
     EXPECT_TRUE(h.text(1, R"({"type":"future"})").empty());
     EXPECT_EQ(h.hub.stats().unknown_frames, 2u);
+}
+
+// The client aborted connection 2 while its resume hello (attempt 1) was in
+// flight, and resumed on connection 3 (attempt 2) with the same token. Both
+// arrival orders must leave the session with connection 3.
+TEST(Hub, StaleResumeHelloArrivingFirstIsSupersededByTheNewerAttempt) {
+    Harness h(echo_options());
+    json w = h.connect(1);
+    h.msg(1, 1, "a", 1);
+    h.closed(1);
+    auto stale = h.resume(2, w, 1, 1); // got here first: attached, welcome lost with the aborted socket
+    ASSERT_EQ(frames(stale, 2).at(0).at("resumed"), true);
+
+    auto acts = h.resume(3, w, 1, 2);  // same token, later attempt
+    auto sent = frames(acts, 3);
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].at("resumed"), true) << "the live connection must not lose the session";
+    EXPECT_EQ(sent[0].at("session"), w.at("session"));
+    EXPECT_EQ(sent[0].at("last_seq"), 1);
+    auto cl = close_of(acts, 2);
+    ASSERT_TRUE(cl.has_value());
+    EXPECT_EQ(cl->code, 4009);
+    EXPECT_EQ(h.hub.stats().stale_resumes_superseded, 1u);
+    EXPECT_EQ(h.hub.stats().resume_misses, 0u);
+    EXPECT_EQ(frames(h.msg(3, 2, "b", 2), 3, "msg").size(), 1u);
+
+    // The token is spent now: the same attempt again, or the token from the
+    // stale welcome nobody saw, do not take the session.
+    EXPECT_EQ(frames(h.resume(4, w, 1, 2), 4).at(0).at("resumed"), false);
+    EXPECT_EQ(frames(h.resume(5, frames(stale, 2).at(0), 1, 1), 5).at(0).at("resumed"), false);
+}
+
+TEST(Hub, StaleResumeHelloArrivingLaterIsRefusedAndLeavesTheSessionAlone) {
+    Harness h(echo_options());
+    json w = h.connect(1);
+    h.closed(1);
+    ASSERT_EQ(frames(h.resume(3, w, 0, 2), 3).at(0).at("resumed"), true); // the live attempt first
+    auto acts = h.resume(2, w, 0, 1);                                       // then the stale one
+    EXPECT_EQ(frames(acts, 2).at(0).at("resumed"), false);
+    EXPECT_FALSE(close_of(acts, 3).has_value()) << "the live connection must not be taken over";
+    EXPECT_EQ(h.hub.stats().takeovers, 0u);
+    EXPECT_EQ(frames(h.msg(3, 1, "a", 1), 3, "msg").size(), 1u);
+}
+
+TEST(Hub, PreviousTokenWithoutAttemptIsNotAccepted) {
+    Harness h(echo_options());
+    json w = h.connect(1);
+    h.closed(1);
+    ASSERT_EQ(frames(h.resume(2, w, 0), 2).at(0).at("resumed"), true);
+    EXPECT_EQ(frames(h.resume(3, w, 0), 3).at(0).at("resumed"), false) << "older clients keep strict rotation";
 }
 
 TEST(Hub, TakeoverClosesOldConnectionWith4009) {

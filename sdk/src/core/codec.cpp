@@ -446,6 +446,7 @@ Result<Hello> decode_hello(json::object_t& obj) {
         req.session = r.string("session");
         req.resume_token = r.string("resume_token");
         req.last_seq = r.u53("last_seq");
+        req.attempt = r.opt_u53("attempt").value_or(0);
         if (r.failed()) return r.take_failure();
         h.resume = std::move(req);
     }
@@ -630,7 +631,7 @@ std::string encode(const Hello& f) {
     std::string out;
     out.reserve(128 + (f.token ? f.token->size() : 0) +
                 (f.client ? f.client->name.size() + f.client->version.size() : 0) +
-                (f.resume ? f.resume->session.size() + f.resume->resume_token.size() + kNumberRoom : 0));
+                (f.resume ? f.resume->session.size() + f.resume->resume_token.size() + 2 * kNumberRoom : 0));
     out += R"({"type":"hello","v":)";
     append_u64(out, static_cast<std::uint64_t>(kProtocolVersion));
     if (f.token) {
@@ -651,6 +652,10 @@ std::string encode(const Hello& f) {
         append_json_string(out, f.resume->resume_token);
         out += R"(,"last_seq":)";
         append_u64(out, f.resume->last_seq);
+        if (f.resume->attempt != 0) {
+            out += R"(,"attempt":)";
+            append_u64(out, f.resume->attempt);
+        }
         out.push_back('}');
     }
     out.push_back('}');

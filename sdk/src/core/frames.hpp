@@ -27,6 +27,9 @@ struct ResumeRequest {
     std::string session;
     std::string resume_token;
     std::uint64_t last_seq = 0; // highest server seq delivered to the application
+    // SDK addition (protocol.md §5): rises with every resume attempt of the
+    // session, so a server can tell a stale hello from the live one. 0: absent.
+    std::uint64_t attempt = 0;
 };
 
 // client -> server

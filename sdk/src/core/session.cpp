@@ -363,7 +363,8 @@ std::error_code Session::on_transport_open(TimePoint now, ConnectionId id, std::
     hello.token = token_;
     hello.client = config_.client_info;
     resume_requested_ = !session_id_.empty();
-    if (resume_requested_) hello.resume = ResumeRequest{session_id_, resume_token_, inbox_.last_delivered()};
+    if (resume_requested_)
+        hello.resume = ResumeRequest{session_id_, resume_token_, inbox_.last_delivered(), ++resume_attempts_};
     hello_deadline_ = now + config_.hello_timeout;
     set_state(now, State::authenticating);
     emit_send(encode(hello));

@@ -231,6 +231,7 @@ private:
     // Connections in a row that ended on a message over a size limit (1009,
     // either side) with no delivery and no ack in between, and the progress
     // mark (delivered + acked) they ended at. See kOversizedRepeatsBeforeFail.
+    std::uint64_t resume_attempts_ = 0; // hello.resume.attempt of the last resume sent
     std::uint32_t oversized_streak_ = 0;
     std::uint64_t oversized_mark_ = 0;
     std::optional<std::string> token_;
