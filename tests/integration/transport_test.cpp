@@ -1065,17 +1065,24 @@ TEST(TransportReactorTest, TimerCancelledAfterExpiryStillNeverRuns) {
 TEST(TransportReactorTest, ReleasingTheLastReferenceOnTheIoThreadDoesNotSelfJoin) {
     auto reactor = Reactor::create_threaded();
     std::shared_ptr<Strand> strand(reactor->make_strand());
-    Strand* raw = strand.get();
+    std::promise<void> go;
+    std::shared_future<void> go_signal = go.get_future().share();
     std::promise<bool> in_thread;
     auto fut = in_thread.get_future();
-    // The posted closure holds the last references to the reactor and the
-    // strand (strands must go before their io_context).
-    raw->post([r = std::move(reactor), s = std::move(strand), &in_thread]() mutable {
+    // The posted closure ends up holding the last references to the reactor
+    // and the strand (strands must go before their io_context). It waits until
+    // this thread has dropped its own, after post() has returned: a poster must
+    // hold a reference while it posts (post() still touches the io_context).
+    strand->post([r = reactor, s = strand, go_signal, &in_thread]() mutable {
+        go_signal.wait();
         const bool inside = r->running_in_this_thread();
         s.reset();
         r.reset();
         in_thread.set_value(inside);
     });
+    strand.reset();
+    reactor.reset();
+    go.set_value();
     ASSERT_EQ(fut.wait_for(kWait), std::future_status::ready);
     EXPECT_TRUE(fut.get());
 }
