@@ -131,7 +131,7 @@ bool same(const Hello& a, const Hello& b) {
         return false;
     if (a.client && (a.client->name != b.client->name || a.client->version != b.client->version)) return false;
     if (a.resume && (a.resume->session != b.resume->session || a.resume->resume_token != b.resume->resume_token ||
-                     a.resume->last_seq != b.resume->last_seq))
+                     a.resume->last_seq != b.resume->last_seq || a.resume->attempt != b.resume->attempt))
         return false;
     return true;
 }

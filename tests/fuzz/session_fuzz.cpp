@@ -21,8 +21,9 @@
 //     as before, and at most max_in_flight msgs are on a connection unacked
 //     (the harness removes those an ack frame it delivered covers);
 //   - a client ack never acknowledges a seq that was not delivered
-//     (1 <= seq <= last_delivered_seq()), and a hello's resume.last_seq is
-//     last_delivered_seq();
+//     (1 <= seq <= last_delivered_seq()), a hello's resume.last_seq is
+//     last_delivered_seq(), and its resume.attempt rises with every resume
+//     hello (a server tells a stale hello from the live one by it);
 //   - MessageReceived seqs go 1, 2, 3, ... within a session (restart after
 //     SessionLost) and match last_delivered_seq();
 //   - every frame the client sends decodes as a client frame under the
@@ -538,7 +539,11 @@ private:
                 FUZZ_CHECK(ack->seq >= 1);
                 FUZZ_CHECK(ack->seq <= session_.last_delivered_seq());
             } else if (const auto* hello = std::get_if<Hello>(&decoded.value())) {
-                if (hello->resume) FUZZ_CHECK(hello->resume->last_seq == session_.last_delivered_seq());
+                if (hello->resume) {
+                    FUZZ_CHECK(hello->resume->last_seq == session_.last_delivered_seq());
+                    FUZZ_CHECK(hello->resume->attempt > last_resume_attempt_);
+                    last_resume_attempt_ = hello->resume->attempt;
+                }
             }
             FUZZ_CHECK(!std::holds_alternative<UnknownFrame>(decoded.value()));
         } else if (const auto* ping = std::get_if<SendPing>(&action)) {
@@ -671,6 +676,7 @@ private:
     std::uint64_t delivered_ = 0;       // last MessageReceived seq in this session
     std::uint64_t last_client_seq_ = 0; // seq of the last client msg sent
     std::uint64_t server_sessions_ = 0;
+    std::uint64_t last_resume_attempt_ = 0;         // hello.resume.attempt of the last resume hello
     std::map<std::uint64_t, std::string> wire_ids_; // client msg seq -> id, this session
     ConnectionId in_flight_conn_ = 0;               // the connection in_flight_ is about
     std::set<std::uint64_t> in_flight_;             // msg seqs sent on it, not covered by an ack

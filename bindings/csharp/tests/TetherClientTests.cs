@@ -351,18 +351,27 @@ namespace Tether.Tests
                 var c = new TetherClient(Fast(server.Url));
                 Assert.IsTrue(c.ConnectAsync().Wait(10000));
                 var unexpected = new ConcurrentBag<Exception>();
+                long sent = 0;
                 var threads = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
                 {
                     try
                     {
-                        while (true) { c.Send("1"); c.GetStats(); }
+                        while (true)
+                        {
+                            try { c.Send("1"); Interlocked.Increment(ref sent); }
+                            catch (TetherException e) when (e.Code == ErrorCode.OutboxFull) { Thread.Yield(); }
+                            c.GetStats();
+                        }
                     }
                     catch (ObjectDisposedException) { }
                     catch (TetherException e) { if (e.Code != ErrorCode.Closed) unexpected.Add(e); }
                     catch (Exception e) { unexpected.Add(e); }
                 })).ToList();
                 threads.ForEach(t => t.Start());
-                Thread.Sleep(100); // let them run while we dispose
+                // Dispose while all four are busy: wait until they have sent something, not for a fixed time.
+                var deadline = DateTime.UtcNow.AddSeconds(10);
+                while (Interlocked.Read(ref sent) < 1000 && DateTime.UtcNow < deadline) Thread.Yield();
+                Assert.GreaterOrEqual(Interlocked.Read(ref sent), 1000, string.Join("\n", unexpected));
                 c.Dispose();
                 foreach (var t in threads) Assert.IsTrue(t.Join(10000));
                 Assert.IsEmpty(unexpected, string.Join("\n", unexpected));

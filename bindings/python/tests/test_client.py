@@ -333,21 +333,29 @@ def test_concurrent_use_and_destroy(echo_server) -> None:
     client = tether.Client(echo_server.url, **FAST)
     client.connect(wait=True, timeout=10)
     errors: List[BaseException] = []
+    sent = [0] * 4
 
-    def hammer() -> None:
+    def hammer(i: int) -> None:
         try:
             while True:
-                client.send("x")
+                try:
+                    client.send("x")
+                    sent[i] += 1
+                except tether.OutboxFull:
+                    time.sleep(0)  # backpressure on a fast machine: yield and retry
                 _ = client.stats()
         except tether.Closed:
             pass  # destroyed under us: the expected way out
         except BaseException as e:  # anything else is a bug
             errors.append(e)
 
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.1)  # let the senders run while we destroy
+    deadline = time.monotonic() + 10  # destroy while they are busy: wait for sends, not for a fixed time
+    while sum(sent) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert sum(sent) >= 1000, errors
     client.destroy()
     for t in threads:
         t.join(10)
