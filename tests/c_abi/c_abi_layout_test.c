@@ -69,7 +69,9 @@ OFF(tether_client_options, proxy_password, 256);
 OFF(tether_client_options, event_callback, 264);
 OFF(tether_client_options, log_callback, 272);
 OFF(tether_client_options, user_data, 280);
-STATIC_ASSERT(sizeof(tether_client_options) == 288, options_size);
+STATIC_ASSERT(TETHER_CLIENT_OPTIONS_SIZE_V1 == 288, options_layout1_size);
+OFF(tether_client_options, token_callback, 288);
+STATIC_ASSERT(sizeof(tether_client_options) == 296, options_size);
 
 OFF(tether_event, type, 8);
 OFF(tether_event, error, 12);
@@ -112,7 +114,7 @@ int main(void) {
     tether_client_options o = TETHER_CLIENT_OPTIONS_INIT;
     tether_event e = TETHER_EVENT_INIT;
     tether_stats s = TETHER_STATS_INIT;
-    int ok = o.struct_size == sizeof o && o.url == NULL && o.user_data == NULL && e.struct_size == sizeof e &&
+    int ok = o.struct_size == sizeof o && o.url == NULL && o.user_data == NULL && o.token_callback == NULL && e.struct_size == sizeof e &&
              e.internal_ == NULL && s.struct_size == sizeof s && s.outbox_high_water == 0;
     printf("layout %s: options %zu, event %zu, stats %zu bytes\n", LAYOUT, sizeof o, sizeof e, sizeof s);
     return ok ? 0 : 1;

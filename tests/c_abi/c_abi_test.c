@@ -139,7 +139,7 @@ static void test_args(void) {
     o.struct_size = 0;
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
     CHECK(strstr(tether_client_last_error(NULL), "struct_size") != NULL);
-    o.struct_size = sizeof o - 8;
+    o.struct_size = TETHER_CLIENT_OPTIONS_SIZE_V1 - 8; /* neither layout */
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
     o.struct_size = sizeof o + 8; /* a newer header than this library */
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
@@ -735,6 +735,129 @@ static void test_refused(void) {
     CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
 }
 
+/* ---- token callback: asked before every connection, refresh after token_expired */
+
+typedef struct token_state {
+    pthread_mutex_t mu;
+    int calls;
+    int refresh[8];
+    const char *tokens[8]; /* what call i gives; NULL: no token */
+    int rc_set, rc_bad_utf8, rc_null_token, rc_null_request, rc_destroy;
+    tether_client *client;
+} token_state;
+
+static void on_token(tether_token_request *request, int refresh, void *user_data) {
+    token_state *s = (token_state *)user_data;
+    const char *token;
+    int i;
+    pthread_mutex_lock(&s->mu);
+    i = s->calls++;
+    token = i < 8 ? s->tokens[i] : NULL;
+    if (i < 8) s->refresh[i] = refresh;
+    s->rc_bad_utf8 = tether_token_request_set(request, "bad\xc3\x28", 5);
+    s->rc_null_token = tether_token_request_set(request, NULL, 0);
+    s->rc_null_request = tether_token_request_set(NULL, "x", 1);
+    s->rc_destroy = tether_client_destroy(s->client);
+    if (token != NULL) s->rc_set = tether_token_request_set(request, token, strlen(token));
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int token_calls(token_state *s) {
+    int n;
+    pthread_mutex_lock(&s->mu);
+    n = s->calls;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static tether_client *make_token_client(const char *url, token_state *s, const char *static_token) {
+    tether_client_options o = TETHER_CLIENT_OPTIONS_INIT;
+    tether_client *c = NULL;
+    o.url = url;
+    o.token = static_token; /* the callback overrides it */
+    o.token_callback = on_token;
+    o.user_data = s;
+    o.backoff_base_ms = 20;
+    o.backoff_max_ms = 200;
+    if (tether_client_create(&o, &c) != TETHER_OK) return NULL;
+    s->client = c;
+    return c;
+}
+
+static void test_token(void) {
+    const char *args[] = {"--tokens", "good", "--expired-tokens", "old", NULL};
+    h_server server;
+    token_state s;
+    tether_client_options o = TETHER_CLIENT_OPTIONS_INIT;
+    tether_client *c;
+    tether_event ev = TETHER_EVENT_INIT;
+    int state = -1;
+
+    REQUIRE(h_server_start(&server, g_server_path, 0, args) == 0);
+
+    /* "old" is expired: the server says token_expired, the callback is asked
+     * again with refresh = 1 and "good" gets in; a reconnect asks again. */
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    s.tokens[0] = "old";
+    s.tokens[1] = "good";
+    s.tokens[2] = "good";
+    c = make_token_client(server.url, &s, "static-token-not-accepted");
+    REQUIRE(c != NULL);
+    CHECK_RC(c, tether_client_connect(c), TETHER_OK);
+    CHECK_RC(c, tether_client_wait_state(c, TETHER_STATE_BIT(TETHER_STATE_READY), 10000, &state), TETHER_OK);
+    CHECK(token_calls(&s) == 2);
+    CHECK(s.refresh[0] == 0 && s.refresh[1] == 1);
+    CHECK_RC(c, s.rc_set, TETHER_OK);
+    CHECK_RC(c, s.rc_bad_utf8, TETHER_E_INVALID_UTF8);
+    CHECK_RC(c, s.rc_null_token, TETHER_E_INVALID_ARGUMENT);
+    CHECK_RC(c, s.rc_null_request, TETHER_E_INVALID_ARGUMENT);
+    CHECK_RC(c, s.rc_destroy, TETHER_E_IN_CALLBACK);
+    CHECK_RC(c, tether_client_simulate_network_drop(c), TETHER_OK);
+    CHECK_RC(c, h_poll_for(c, TETHER_EVENT_RESUMED, &ev, 10000, NULL), TETHER_OK);
+    tether_event_free(&ev);
+    CHECK(token_calls(&s) == 3);
+    CHECK(s.refresh[2] == 0);
+    CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
+    pthread_mutex_destroy(&s.mu);
+
+    /* No fresh token after token_expired: the client fails with no_token. */
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    s.tokens[0] = "old";
+    c = make_token_client(server.url, &s, NULL);
+    REQUIRE(c != NULL);
+    CHECK_RC(c, tether_client_connect(c), TETHER_OK);
+    CHECK_RC(c, tether_client_wait_state(c, TETHER_STATE_BIT(TETHER_STATE_READY), 10000, &state),
+             TETHER_E_NO_TOKEN);
+    CHECK(state == TETHER_STATE_FAILED);
+    CHECK(token_calls(&s) == 2 && s.refresh[1] == 1);
+    CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
+    pthread_mutex_destroy(&s.mu);
+
+    /* A caller built against layout 1 (no token_callback field): accepted,
+     * and nothing past its struct_size is read. */
+    memset(&s, 0, sizeof s);
+    o.struct_size = TETHER_CLIENT_OPTIONS_SIZE_V1;
+    o.url = server.url;
+    o.token = "good";
+    o.token_callback = on_token; /* past the caller's struct: must be ignored */
+    o.user_data = &s;
+    c = NULL;
+    CHECK_RC(NULL, tether_client_create(&o, &c), TETHER_OK);
+    REQUIRE(c != NULL);
+    CHECK_RC(c, tether_client_connect(c), TETHER_OK);
+    CHECK_RC(c, tether_client_wait_state(c, TETHER_STATE_BIT(TETHER_STATE_READY), 10000, &state), TETHER_OK);
+    CHECK(s.calls == 0);
+    CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
+    o.struct_size = TETHER_CLIENT_OPTIONS_SIZE_V1 + sizeof(void *) / 2; /* no such layout */
+    CHECK_RC(NULL, tether_client_create(&o, &c), TETHER_E_INVALID_ARGUMENT);
+    CHECK(c == NULL);
+    CHECK(strstr(tether_client_last_error(NULL), "struct_size") != NULL);
+
+    h_server_stop(&server);
+}
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
@@ -744,6 +867,7 @@ static const test_case kCases[] = {
     {"api", test_api},       {"args", test_args},   {"idle", test_idle},
     {"echo", test_echo},     {"callbacks", test_callbacks}, {"destroy_waits", test_destroy_waits},
     {"auth", test_auth},     {"rooms", test_rooms}, {"refused", test_refused},
+    {"token", test_token},
 };
 
 int main(int argc, char **argv) {

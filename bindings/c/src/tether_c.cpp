@@ -139,6 +139,7 @@ int to_c(std::error_code ec) {
 
 constexpr int kStateCount = 8;
 constexpr std::uint32_t kClientMagic = 0x74657468u; // "teth"
+constexpr std::uint32_t kTokenRequestMagic = 0x746f6b6eu; // "tokn"
 
 bool terminal(int state) { return state == TETHER_STATE_CLOSED || state == TETHER_STATE_FAILED; }
 
@@ -175,10 +176,21 @@ private:
     const void* saved_;
 };
 
+} // namespace
+
+// Lives on the SDK thread's stack for one token callback.
+struct tether_token_request {
+    std::uint32_t magic = kTokenRequestMagic;
+    std::optional<std::string> token;
+};
+
+namespace {
+
 // State shared between the handle and the C++ client's callbacks.
 struct Hub {
     tether_event_fn event_cb = nullptr;
     tether_log_fn log_cb = nullptr;
+    tether_token_fn token_cb = nullptr;
     void* user_data = nullptr;
 
     std::mutex mu;
@@ -300,6 +312,13 @@ struct Hub {
         rec->ev.error = to_c(ec);
         rec->detail = detail;
         deliver(std::move(rec));
+    }
+
+    std::optional<std::string> on_token(bool refresh) {
+        tether_token_request request;
+        invoke([this, &request, refresh] { token_cb(&request, refresh ? 1 : 0, user_data); });
+        request.magic = 0; // a pointer kept past the callback is refused, not used
+        return std::move(request.token);
     }
 
     void on_log(tether::LogLevel level, std::string_view message) {
@@ -478,6 +497,8 @@ tether::ClientOptions convert(const tether_client_options& o, const std::shared_
     case TETHER_LOG_ERROR: out.log_level = tether::LogLevel::error; break;
     default: throw OptionError{TETHER_E_INVALID_ARGUMENT, "log_level is out of range"};
     }
+    if (o.token_callback != nullptr)
+        out.token_provider = [hub](bool refresh) { return hub->on_token(refresh); };
     if (o.log_callback != nullptr)
         out.log = [hub](tether::LogLevel level, std::string_view message) { hub->on_log(level, message); };
 
@@ -572,22 +593,41 @@ TETHER_API void tether_event_free(tether_event* event) {
     event->struct_size = size;
 }
 
+TETHER_API int tether_token_request_set(tether_token_request* request, const char* token, size_t token_len) {
+    return guarded(nullptr, [&]() -> int {
+        if (request == nullptr) return fail(nullptr, TETHER_E_INVALID_ARGUMENT, "request is NULL");
+        if (request->magic != kTokenRequestMagic)
+            return fail(nullptr, TETHER_E_INVALID_ARGUMENT,
+                        "not a live token request (it is valid only until the token callback returns)");
+        if (token == nullptr) return fail(nullptr, TETHER_E_INVALID_ARGUMENT, "token is NULL");
+        std::string value(token, token_len);
+        if (!tether::core::is_valid_utf8(value)) return fail(nullptr, TETHER_E_INVALID_UTF8, "token is not valid UTF-8");
+        request->token = std::move(value);
+        return TETHER_OK;
+    });
+}
+
 TETHER_API int tether_client_create(const tether_client_options* options, tether_client** out) {
     return guarded(nullptr, [&]() -> int {
         if (out != nullptr) *out = nullptr;
         if (options == nullptr) return fail(nullptr, TETHER_E_INVALID_ARGUMENT, "options is NULL");
         if (out == nullptr) return fail(nullptr, TETHER_E_INVALID_ARGUMENT, "out is NULL");
-        if (options->struct_size != sizeof(tether_client_options))
+        const size_t size = options->struct_size;
+        if (size != sizeof(tether_client_options) && size != TETHER_CLIENT_OPTIONS_SIZE_V1)
             return fail(nullptr, TETHER_E_INVALID_ARGUMENT,
-                        "options struct_size is " + std::to_string(options->struct_size) + ", expected " +
-                            std::to_string(sizeof(tether_client_options)) + " (use TETHER_CLIENT_OPTIONS_INIT)");
+                        "options struct_size is " + std::to_string(size) + ", expected " +
+                            std::to_string(sizeof(tether_client_options)) + " or the layout-1 size " +
+                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V1) + " (use TETHER_CLIENT_OPTIONS_INIT)");
+        tether_client_options o{}; // fields the caller's layout lacks stay zero: their defaults
+        std::memcpy(static_cast<void*>(&o), options, size);
         auto hub = std::make_shared<Hub>();
-        hub->event_cb = options->event_callback;
-        hub->log_cb = options->log_callback;
-        hub->user_data = options->user_data;
+        hub->event_cb = o.event_callback;
+        hub->log_cb = o.log_callback;
+        hub->token_cb = o.token_callback;
+        hub->user_data = o.user_data;
         tether::ClientOptions cpp;
         try {
-            cpp = convert(*options, hub);
+            cpp = convert(o, hub);
         } catch (const OptionError& e) {
             return fail(nullptr, e.code, e.message);
         }

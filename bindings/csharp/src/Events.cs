@@ -70,6 +70,10 @@ namespace Tether
     {
         public string Url;
         public string Token;
+        // Replaces Token: asked before every connection attempt (the argument is
+        // true after the server said token_expired); null or an exception means
+        // "no token". Runs on the SDK's native thread: return a cached token quickly.
+        public Func<bool, string> TokenProvider;
         public string ClientName = "tether-csharp";
         public string ClientVersion;
         public System.Collections.Generic.IDictionary<string, string> Headers;

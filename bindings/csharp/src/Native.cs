@@ -29,6 +29,7 @@ namespace Tether
         public int reserved0_;
         public IntPtr proxy_url, proxy_username, proxy_password;
         public IntPtr event_callback, log_callback, user_data;
+        public IntPtr token_callback; // layout 2
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -60,6 +61,9 @@ namespace Tether
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal delegate void NativeLogFn(int level, IntPtr message, IntPtr userData);
 
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void NativeTokenFn(IntPtr request, int refresh, IntPtr userData);
+
     internal static class NativeMethods
     {
         // The SONAME, so no -dev symlink is needed at run time; found through
@@ -80,6 +84,8 @@ namespace Tether
         internal static extern IntPtr tether_error_name(int code);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void tether_event_free(ref NativeEvent ev);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tether_token_request_set(IntPtr request, byte[] token, UIntPtr tokenLen);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tether_client_create(ref NativeOptions options, out ClientHandle client);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]

@@ -144,11 +144,37 @@ namespace Tether
                     n.log_callback = Marshal.GetFunctionPointerForDelegate(logFn);
                 }
 
+                NativeTokenFn tokenFn = null;
+                if (o.TokenProvider != null)
+                {
+                    Func<bool, string> provider = o.TokenProvider;
+                    Action<LogLevel, string> log = o.Log;
+                    tokenFn = (request, refresh, user) =>
+                    {
+                        try
+                        {
+                            string token = provider(refresh != 0);
+                            if (token == null) return;
+                            byte[] z = NativeMethods.ToUtf8Z(token, "token");
+                            int set = NativeMethods.tether_token_request_set(request, z, (UIntPtr)(z.Length - 1));
+                            if (set != NativeMethods.OK && log != null)
+                                log(LogLevel.Error, "token provider: " + NativeMethods.Utf8(NativeMethods.tether_client_last_error_ptr(IntPtr.Zero)));
+                        }
+                        catch (Exception e) // nothing may unwind into native code; no token this time
+                        {
+                            try { if (log != null) log(LogLevel.Error, "token provider threw: " + e.Message); }
+                            catch (Exception) { }
+                        }
+                    };
+                    n.token_callback = Marshal.GetFunctionPointerForDelegate(tokenFn);
+                }
+
                 ClientHandle handle;
                 int rc = NativeMethods.tether_client_create(ref n, out handle);
                 if (rc != NativeMethods.OK)
                     throw new TetherException((ErrorCode)rc, NativeMethods.Utf8(NativeMethods.tether_client_last_error_ptr(IntPtr.Zero)));
                 handle.LogDelegate = logFn;
+                handle.TokenDelegate = tokenFn;
                 return handle;
             }
             finally

@@ -145,7 +145,7 @@ namespace Tether.Tests
         {
             Assert.AreEqual(100, TetherClient.VersionNumber);
             Assert.AreEqual("0.1.0", TetherClient.Version);
-            Assert.AreEqual(288, Marshal.SizeOf(typeof(NativeOptions)));
+            Assert.AreEqual(296, Marshal.SizeOf(typeof(NativeOptions)));
             Assert.AreEqual(120, Marshal.SizeOf(typeof(NativeEvent)));
             Assert.AreEqual(192, Marshal.SizeOf(typeof(NativeStats)));
             Assert.AreEqual(112, (int)Marshal.OffsetOf(typeof(NativeEvent), "internal_"));
@@ -264,6 +264,40 @@ namespace Tether.Tests
                 using (var good = new TetherClient(Fast(server.Url, "good")))
                 {
                     Assert.IsTrue(good.ConnectAsync().Wait(10000));
+                }
+            }
+        }
+
+        [Test]
+        public void TokenProviderRefreshesAfterTokenExpired()
+        {
+            using (var server = new ChatServer("--tokens", "good", "--expired-tokens", "old"))
+            {
+                var asked = new ConcurrentQueue<bool>();
+                var o = Fast(server.Url, "not-used");
+                o.TokenProvider = refresh => { asked.Enqueue(refresh); return asked.Count == 1 ? "old" : "good"; };
+                using (var c = new TetherClient(o))
+                {
+                    Assert.IsTrue(c.ConnectAsync().Wait(10000));
+                    CollectionAssert.AreEqual(new[] { false, true }, asked.ToArray()); // token_expired, then a refresh
+                }
+
+                // No fresh token (the provider throws): the client fails with NoToken.
+                var calls = new ConcurrentQueue<bool>();
+                var logs = new ConcurrentQueue<string>();
+                o = Fast(server.Url);
+                o.Log = (level, message) => logs.Enqueue(message);
+                o.TokenProvider = refresh =>
+                {
+                    calls.Enqueue(refresh);
+                    if (refresh) throw new InvalidOperationException("identity service down");
+                    return "old";
+                };
+                using (var c = new TetherClient(o))
+                {
+                    Assert.AreEqual(ErrorCode.NoToken, Faulted(c.ConnectAsync()).Code);
+                    CollectionAssert.AreEqual(new[] { false, true }, calls.ToArray());
+                    Assert.IsTrue(logs.Any(m => m.Contains("identity service down")), string.Join("\n", logs));
                 }
             }
         }

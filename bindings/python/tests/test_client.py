@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -48,11 +48,12 @@ def test_library_version_and_struct_sizes() -> None:
     assert tether.version() == tether.__version__
     assert tether.version_number() == 100
     # The C layout on LP64 (tests/c_abi/c_abi_layout_test.c asserts the same).
-    assert ctypes.sizeof(_native.ClientOptions) == 288
+    assert ctypes.sizeof(_native.ClientOptions) == 296
     assert ctypes.sizeof(_native.Event) == 120
     assert ctypes.sizeof(_native.Stats) == 192
     assert _native.Event.internal_.offset == 112
     assert _native.ClientOptions.user_data.offset == 280
+    assert _native.ClientOptions.token_callback.offset == 288
 
 
 def test_every_code_has_an_exception_class() -> None:
@@ -194,6 +195,41 @@ def test_reconnect_across_server_restart_loses_nothing(make_server) -> None:
         lost = [e for e in more if isinstance(e, tether.SessionLost)]
         assert len(lost) == 1 and lost[0].new_session != lost[0].previous_session
         assert client.state == tether.State.READY
+
+
+def test_token_provider_refreshes_after_token_expired(make_server) -> None:
+    server = make_server("--tokens", "good", "--expired-tokens", "old")
+    asked: List[bool] = []
+    tokens = iter(["old", "good", "good"])
+
+    def provider(refresh: bool) -> Optional[str]:
+        asked.append(refresh)
+        return next(tokens)
+
+    with tether.Client(server.url, token="not-used", token_provider=provider, **FAST) as client:
+        client.wait_ready(timeout=10)
+        assert asked == [False, True]  # "old" got token_expired, then a refresh
+        client.simulate_network_drop()
+        collect(client, lambda evs: any(isinstance(e, tether.Resumed) for e in evs))
+        assert asked == [False, True, False]  # asked again before the reconnect
+
+
+def test_token_provider_without_a_fresh_token_fails(make_server) -> None:
+    server = make_server("--tokens", "good", "--expired-tokens", "old")
+    calls: List[bool] = []
+
+    def provider(refresh: bool) -> Optional[str]:
+        calls.append(refresh)
+        if refresh:
+            raise RuntimeError("the identity service is down")  # reported, never raised into C
+        return "old"
+
+    with pytest.raises(tether.NoToken):
+        with tether.Client(server.url, token_provider=provider, **FAST) as client:
+            client.wait_ready(timeout=10)
+    assert calls == [False, True]
+    with pytest.raises(tether.InvalidArgument):
+        tether.Client(server.url, token_provider="not callable")  # type: ignore[arg-type]
 
 
 def test_auth_failure_raises(make_server) -> None:

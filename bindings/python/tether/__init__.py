@@ -10,7 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import errors
-from .client import Client
+from .client import Client, TokenProvider
 from .errors import *  # noqa: F401,F403  (the exception classes)
 from .errors import TetherError, error_for
 from .events import Acked, ErrorReported, Event, Failed, Message, Resumed, SessionLost, State, StateChanged

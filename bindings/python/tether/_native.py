@@ -18,6 +18,7 @@ ABI_MAJOR = 0  # the SONAME's number: libtether.so.0
 
 EVENT_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+TOKEN_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
 
 
 class ClientOptions(ctypes.Structure):
@@ -61,6 +62,7 @@ class ClientOptions(ctypes.Structure):
         ("event_callback", EVENT_FN),
         ("log_callback", LOG_FN),
         ("user_data", ctypes.c_void_p),
+        ("token_callback", TOKEN_FN),  # layout 2
     ]
 
 
@@ -126,6 +128,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "tether_error_is_local": (c_int, [c_int]),
         "tether_state_name": (c_char_p, [c_int]),
         "tether_event_free": (None, [ctypes.POINTER(Event)]),
+        "tether_token_request_set": (c_int, [c_void_p, c_char_p, c_size_t]),
         "tether_client_create": (c_int, [ctypes.POINTER(ClientOptions), ctypes.POINTER(p_client)]),
         "tether_client_destroy": (c_int, [p_client]),
         "tether_client_connect": (c_int, [p_client]),

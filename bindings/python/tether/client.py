@@ -50,6 +50,7 @@ _POLICIES = {"resend": 0, "fail": 1}
 
 Headers = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
 LogSink = Callable[[int, str], None]
+TokenProvider = Callable[[bool], Optional[str]]  # refresh -> token; on the SDK thread, keep it quick
 
 _in_native_callback = threading.local()
 
@@ -136,6 +137,11 @@ class Client:
     ...         print(event)
 
     Durations are in seconds; ``None`` means the SDK default.
+
+    ``token_provider(refresh)`` replaces ``token``: it is asked for the token
+    before every connection attempt (``refresh`` is True after the server said
+    token_expired) on the SDK's thread, so it should return a cached value
+    quickly. Returning None or raising means "no token".
     """
 
     def __init__(
@@ -143,6 +149,7 @@ class Client:
         url: str,
         token: Optional[str] = None,
         *,
+        token_provider: Optional[TokenProvider] = None,
         client_name: str = "tether-python",
         client_version: Optional[str] = None,
         headers: Optional[Headers] = None,
@@ -256,6 +263,12 @@ class Client:
         # call them until destroy() returns.
         self._event_fn: Optional[Any] = None
         self._log_fn: Optional[Any] = None
+        self._token_fn: Optional[Any] = None
+        if token_provider is not None:
+            if not callable(token_provider):
+                raise InvalidArgument("token_provider must be callable")
+            self._token_fn = _native.TOKEN_FN(self._native_token_source(token_provider))
+            o.token_callback = self._token_fn
         if native_callbacks:
             self._event_fn = _native.EVENT_FN(self._native_event)
             o.event_callback = self._event_fn
@@ -308,6 +321,23 @@ class Client:
                 sink(level, message.decode("utf-8", errors="replace") if message else "")
             except BaseException:
                 pass
+
+        return trampoline
+
+    def _native_token_source(self, provider: TokenProvider) -> Callable[[int, int, Any], None]:
+        lib = self._lib
+
+        def trampoline(request: int, refresh: int, _user: Any) -> None:
+            try:  # nothing may unwind into C; a failing provider means "no token"
+                token = provider(bool(refresh))
+                if token is None:
+                    return
+                data = token.encode("utf-8")
+                rc = lib.tether_token_request_set(request, data, len(data))
+                if rc != _OK:
+                    _log.error("token provider: %s", self._last_error(None))
+            except BaseException as e:  # noqa: B902 - reported, never raised into C
+                _log.error("token provider raised %r; connecting without a token", e)
 
         return trampoline
 

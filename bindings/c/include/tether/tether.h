@@ -198,6 +198,21 @@ TETHER_API void tether_event_free(tether_event *event);
 typedef void (*tether_event_fn)(const tether_event *event, void *user_data);
 typedef void (*tether_log_fn)(int level, const char *message, void *user_data);
 
+/* The token for the next hello, asked on the SDK thread before every
+ * connection attempt; `refresh` is 1 after the server said token_expired.
+ * Give it with tether_token_request_set before returning. Not giving one
+ * means "no token": the hello goes without, or, after token_expired, the
+ * client fails with TETHER_E_NO_TOKEN. The connection waits for the callback,
+ * so it must not block for long (hand out a cached token and refresh it
+ * elsewhere). `request` is valid only until the callback returns. */
+typedef struct tether_token_request tether_token_request;
+typedef void (*tether_token_fn)(tether_token_request *request, int refresh, void *user_data);
+
+/* Copies `token_len` bytes of UTF-8 as the token; called again, the last one
+ * wins. TETHER_E_INVALID_UTF8 for invalid UTF-8, TETHER_E_INVALID_ARGUMENT for
+ * a NULL request or token (details: tether_client_last_error(NULL)). */
+TETHER_API int tether_token_request_set(tether_token_request *request, const char *token, size_t token_len);
+
 /* ---- options -------------------------------------------------------------
  * Zero/NULL means "the SDK default" for every field. Negative durations are
  * refused. Strings are copied by tether_client_create. */
@@ -245,8 +260,14 @@ typedef struct tether_client_options {
      * tether_client_poll_event. */
     tether_event_fn event_callback;
     tether_log_fn log_callback; /* NULL: logs are dropped */
-    void *user_data;            /* passed to both callbacks */
+    void *user_data;            /* passed to every callback */
+
+    /* ---- layout 2 appends (layout 1 ends at user_data and is still accepted) */
+    tether_token_fn token_callback; /* set: overrides `token` */
 } tether_client_options;
+
+/* struct_size of layout 1, for callers built against the first header. */
+#define TETHER_CLIENT_OPTIONS_SIZE_V1 (offsetof(tether_client_options, token_callback))
 
 #ifdef __cplusplus
 #define TETHER_CLIENT_OPTIONS_INIT (tether_client_options_init_value_())
