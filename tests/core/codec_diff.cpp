@@ -20,6 +20,7 @@
 
 #include "core/codec.hpp"
 #include "core/codec_fast.hpp"
+#include "../support/json_strict_equal.hpp"
 
 namespace {
 
@@ -130,26 +131,7 @@ void mutate(std::string& s) {
 
 // ---- comparison ------------------------------------------------------------------
 
-bool strict_equal(const json& a, const json& b) {
-    if (a.type() != b.type()) return false;
-    if (a.is_number_float()) {
-        const double x = a.get<double>(), y = b.get<double>();
-        return std::signbit(x) == std::signbit(y) && (x == y || (x != x && y != y));
-    }
-    if (a.is_object()) {
-        if (a.size() != b.size()) return false;
-        for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
-            if (ia.key() != ib.key() || !strict_equal(ia.value(), ib.value())) return false;
-        return true;
-    }
-    if (a.is_array()) {
-        if (a.size() != b.size()) return false;
-        for (std::size_t i = 0; i < a.size(); ++i)
-            if (!strict_equal(a[i], b[i])) return false;
-        return true;
-    }
-    return a == b;
-}
+using tether::test::strict_equal;
 
 bool same_frame(const ServerFrame& a, const ServerFrame& b) {
     if (a.index() != b.index()) return false;

@@ -44,6 +44,7 @@
 #include "core/codec.hpp"
 #include "core/codec_fast.hpp"
 #include "core/utf8.hpp"
+#include "../support/json_strict_equal.hpp"
 
 namespace {
 
@@ -76,42 +77,12 @@ bool same(const Welcome& a, const Welcome& b) {
     return a.session == b.session && a.resume_token == b.resume_token && a.resumed == b.resumed &&
            a.last_seq == b.last_seq && a.heartbeat_ms == b.heartbeat_ms && a.session_ttl_ms == b.session_ttl_ms;
 }
-// nlohmann's operator== says 1 == 1.0 and 0.0 == -0.0; the application sees
-// the type and the sign, so the checks compare them too. Integer kinds: the
-// fast path must reproduce nlohmann's exact kind (unsigned vs signed), but a
-// re-encoding need not: `-0` parses as signed 0, dumps as `0` and parses
-// back as unsigned 0 (nlohmann's own parse -> dump -> parse does that).
-enum class IntKind { exact, any }; // how to compare number_integer vs number_unsigned
+// How integer kinds compare (see json_strict_equal.hpp): exactly for the fast
+// path against the DOM path, loosely for a re-encoding.
+using tether::test::IntKind;
 IntKind g_int_kind = IntKind::exact;
 
-bool strict_equal(const json& a, const json& b) {
-    if (g_int_kind == IntKind::any && a.is_number_integer() && b.is_number_integer()) {
-        // Both integral: equal as numbers (same value, any sign of zero).
-        if (a.is_number_unsigned() == b.is_number_unsigned()) return a == b;
-        const json& u = a.is_number_unsigned() ? a : b;
-        const json& i = a.is_number_unsigned() ? b : a;
-        const auto iv = i.get<json::number_integer_t>();
-        return iv >= 0 && static_cast<json::number_unsigned_t>(iv) == u.get<json::number_unsigned_t>();
-    }
-    if (a.type() != b.type()) return false;
-    if (a.is_number_float()) {
-        const double x = a.get<double>(), y = b.get<double>();
-        return std::signbit(x) == std::signbit(y) && (x == y || (std::isnan(x) && std::isnan(y)));
-    }
-    if (a.is_object()) {
-        if (a.size() != b.size()) return false;
-        for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
-            if (ia.key() != ib.key() || !strict_equal(ia.value(), ib.value())) return false;
-        return true;
-    }
-    if (a.is_array()) {
-        if (a.size() != b.size()) return false;
-        for (std::size_t i = 0; i < a.size(); ++i)
-            if (!strict_equal(a[i], b[i])) return false;
-        return true;
-    }
-    return a == b;
-}
+bool strict_equal(const json& a, const json& b) { return tether::test::strict_equal(a, b, g_int_kind); }
 
 bool same(const ServerMsg& a, const ServerMsg& b) {
     return a.seq == b.seq && a.id == b.id && strict_equal(a.data, b.data);
