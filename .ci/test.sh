@@ -43,6 +43,9 @@ stage() { # name, then the command
   summary+=("$name: $((SECONDS - t0)) s")
 }
 
+# The C ABI tests that run C code only (not install/exports, which repackage).
+c_abi_suite='^c_abi\.(layout|api|args|idle|echo|callbacks|destroy_waits|auth|rooms|refused|token|cpp_header)$'
+
 configure() { # dir, extra cmake args...
   local dir="$1"; shift
   cmake -S . -B "$dir" -G Ninja -DTETHER_WERROR=ON "$@" >/dev/null
@@ -59,21 +62,26 @@ normal() {
 asan() {
   # -O1 keeps the sanitizer builds quick to compile and still fast to run.
   configure build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DTETHER_SANITIZE=address \
-    -DTETHER_BUILD_BINDINGS=OFF -DTETHER_BUILD_BENCH=OFF
+    -DTETHER_BUILD_BINDINGS=ON -DTETHER_BUILD_BENCH=OFF
   cmake --build build-asan -j "$jobs"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -L 'core|integration' -LE 'soak|fuzz'
+  local env=(env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+  "${env[@]}" ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -L 'core|integration' -LE 'soak|fuzz'
+  # The C ABI suite too (C programs on the instrumented library; the Python
+  # and C# runtimes are not instrumented, and install only repackages).
+  "${env[@]}" ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -R "$c_abi_suite"
 }
 
 tsan() {
   configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DTETHER_SANITIZE=thread \
-    -DTETHER_BUILD_BINDINGS=OFF -DTETHER_BUILD_BENCH=OFF
-  cmake --build build-tsan -j "$jobs" --target tether_integration_tests tether_transport_tests chat-server fault-proxy
+    -DTETHER_BUILD_BINDINGS=ON -DTETHER_BUILD_BENCH=OFF
+  cmake --build build-tsan -j "$jobs" --target tether_integration_tests tether_transport_tests chat-server fault-proxy \
+    tether_c c_abi_test c_abi_layout_test c_abi_cpp_header_test
   # Every multi-threaded test: the client suite (app threads + io thread;
-  # concurrent senders, chaos, TLS, auth) and the transport/reactor suite.
+  # concurrent senders, chaos, TLS, auth), the transport/reactor suite, and
+  # the C ABI suite (one io thread per client, callbacks, destroy).
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 600 \
-      -R '^client\.|^Transport|^TlsTransport|^ProxiedEcho|^FaultProxy'
+      -R "^client\.|^Transport|^TlsTransport|^ProxiedEcho|^FaultProxy|$c_abi_suite"
 }
 
 fuzz() {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -78,6 +79,7 @@ int h_server_start(h_server *server, const char *path, int port, const char *con
         pid = fork();
         if (pid < 0) return -1;
         if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* the server dies with the test, even if it crashes */
             dup2(fds[1], STDOUT_FILENO);
             close(fds[0]);
             close(fds[1]);

@@ -58,6 +58,13 @@ using TlsClient = websocketpp::client<TlsClientConfig>;
 using SslStream = asio::ssl::stream<asio::ip::tcp::socket>;
 using SslContextPtr = std::shared_ptr<asio::ssl::context>;
 
+// websocketpp 0.8.2's _htonll/_ntohll (64-bit frame lengths) set a
+// function-local static on their first call without synchronization, so two
+// io threads (two EventLoops) meeting their first long frame at once race on
+// it (TSan, C ABI suite). Calling it while the library loads, before any
+// thread of ours exists, leaves only reads.
+[[maybe_unused]] const std::uint64_t kHtonllInitialized = websocketpp::lib::net::_htonll(1);
+
 // Close handshake bound: abort() exists for dead links, but close() must not
 // hang for websocketpp's default 5 s either.
 constexpr long kCloseHandshakeTimeoutMs = 1000;
