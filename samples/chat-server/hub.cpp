@@ -136,6 +136,7 @@ void Hub::on_closed(ConnId conn, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr) return;
     if (Session* s = session_of(*c)) detach(*s, now);
+    held_.erase(conn);
     disarm(c->armed, TimerOwner::conn, c->id);
     conns_.erase(conn);
     --stats_.connections_open;
@@ -203,14 +204,14 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
             if (replayable) {
                 ++stats_.resumes;
                 if (supersedes_stale) ++stats_.stale_resumes_superseded;
-                attach(c, *s, true, r.last_seq, r.attempt);
+                attach(c, *s, true, r.last_seq, r.attempt, now);
                 return;
             }
             destroy_session(s->key); // the owner moves to a new session; this one can never resume
         }
         ++stats_.resume_misses;
     }
-    attach(c, create_session(now), false, 0, 0);
+    attach(c, create_session(now), false, 0, 0, now);
 }
 
 void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id, const std::string& data_json,
@@ -249,7 +250,7 @@ void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
 // byte-identical to building and dumping a DOM, without parsing the payload
 // and serializing it again; and a top-level "room" key, if there is one,
 // appears literally as "room".
-void Hub::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint) {
+void Hub::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint now) {
     if (options_.echo) {
         // {"echo": data, "id": id}: keys in dump order.
         std::string reply;
@@ -259,7 +260,7 @@ void Hub::app_receive(Session& s, const std::string& id, const std::string& data
         reply += R"(,"id":)";
         core::append_json_quoted(reply, id);
         reply.push_back('}');
-        send_server_msg_json(s, reply, id);
+        send_server_msg_json(s, reply, id, now);
         return;
     }
 
@@ -278,7 +279,7 @@ void Hub::app_receive(Session& s, const std::string& id, const std::string& data
     members.insert(s.key);
     if (fields.count("text") == 0) return;
     for (SessionKey key : members)
-        if (Session* member = find_session(key)) send_server_msg_json(*member, data_json, id);
+        if (Session* member = find_session(key)) send_server_msg_json(*member, data_json, id, now);
 }
 
 // ---------------------------------------------------------------- sessions
@@ -297,7 +298,8 @@ Hub::Session& Hub::create_session(TimePoint now) {
     return s;
 }
 
-void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt) {
+void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt,
+                 TimePoint now) {
     c.state = ConnState::attached;
     c.session = s.key;
     s.conn = c.id;
@@ -322,16 +324,17 @@ void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_se
     s.ack_pending = 0;
     s.ack_due.reset();
 
-    for (const Replayed& m : s.replay) {
-        send(c.id, m.text);
-        ++stats_.msgs_out;
-        ++stats_.msgs_replayed;
-    }
+    // Everything the client has not delivered goes out, paced by the window.
+    stats_.msgs_replayed += s.replay.size();
+    s.sent_upto = s.out_last - s.replay.size();
+    c.unsent = 0;
+    feed(s, now);
     rearm(s);
     rearm(c);
 }
 
 void Hub::detach(Session& s, TimePoint now) {
+    held_.erase(s.conn);
     s.conn = 0;
     s.expires = now + options_.session_ttl;
     // Unsent acks are moot: the next welcome carries last_seq.
@@ -357,24 +360,59 @@ void Hub::destroy_session(SessionKey key) {
     --stats_.sessions_open;
 }
 
-void Hub::send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id) {
+void Hub::send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id,
+                          TimePoint now) {
     // As core::encode(ServerMsg): `replace` never throws on ill-formed UTF-8.
-    send_server_msg_json(s, data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), id);
+    send_server_msg_json(s, data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), id, now);
 }
 
-void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id) {
+void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id,
+                               TimePoint now) {
     const std::uint64_t seq = ++s.out_last;
     std::string text;
     core::append_server_msg(text, seq, id ? std::optional<std::string_view>(*id) : std::nullopt, data_json);
-    if (s.conn != 0) {
-        send(s.conn, text);
-        ++stats_.msgs_out;
-    }
     s.replay.push_back(Replayed{seq, std::move(text)});
-    if (s.replay.size() > options_.replay_buffer) {
+    feed(s, now);
+    while (s.replay.size() > options_.replay_buffer) {
+        const std::uint64_t evicted = s.replay.front().seq;
         s.replay.pop_front(); // a resume from before this seq will now fail
         ++stats_.replay_dropped;
+        if (s.conn != 0 && evicted > s.sent_upto) {
+            // The attached connection never got it and now never can.
+            ++stats_.window_overruns;
+            if (Conn* c = find_conn(s.conn)) terminate_conn(*c, now);
+        }
     }
+}
+
+void Hub::feed(Session& s, TimePoint) {
+    if (s.conn == 0) return;
+    Conn* c = find_conn(s.conn);
+    if (c == nullptr || c->state != ConnState::attached) return;
+    if (!s.replay.empty() && s.sent_upto < s.out_last) {
+        // The replay buffer is contiguous and ends at out_last.
+        auto i = static_cast<std::size_t>(s.replay.size() - (s.out_last - s.sent_upto));
+        const std::size_t window = options_.send_window_bytes;
+        while (i < s.replay.size() && (window == 0 || c->unsent < window)) {
+            const Replayed& m = s.replay[i++];
+            send(c->id, m.text);
+            c->unsent += m.text.size();
+            s.sent_upto = m.seq;
+            ++stats_.msgs_out;
+        }
+    }
+    if (s.sent_upto < s.out_last) {
+        if (held_.insert(c->id).second) ++stats_.sends_held;
+    } else {
+        held_.erase(c->id);
+    }
+}
+
+void Hub::on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint now) {
+    Conn* c = find_conn(conn);
+    if (c == nullptr || c->state != ConnState::attached) return;
+    c->unsent = unsent_bytes;
+    if (Session* s = session_of(*c)) feed(*s, now);
 }
 
 void Hub::flush_ack(Session& s) {
@@ -391,6 +429,7 @@ void Hub::flush_ack(Session& s) {
 
 void Hub::trim_replay(Session& s, std::uint64_t upto) {
     while (!s.replay.empty() && s.replay.front().seq <= upto) s.replay.pop_front();
+    s.sent_upto = std::max(s.sent_upto, upto); // acked means delivered: nothing left to send there
 }
 
 // ---------------------------------------------------------------- connections
@@ -426,6 +465,18 @@ void Hub::send(ConnId conn, std::string text) {
     a.kind = Action::Kind::send_text;
     a.conn = conn;
     a.text = std::move(text);
+    actions_.push_back(std::move(a));
+}
+
+void Hub::terminate_conn(Conn& c, TimePoint now) {
+    if (c.state == ConnState::closing) return;
+    if (Session* s = session_of(c)) detach(*s, now);
+    c.state = ConnState::closing;
+    c.session = 0;
+    disarm(c.armed, TimerOwner::conn, c.id);
+    Action a;
+    a.kind = Action::Kind::terminate;
+    a.conn = c.id;
     actions_.push_back(std::move(a));
 }
 
@@ -508,13 +559,7 @@ void Hub::fire(Conn& c, TimePoint now) {
     if (options_.heartbeat.count() > 0 && now >= c.last_inbound + 2 * options_.heartbeat) {
         // Half-open link: a close handshake would only wait out its timeout.
         ++stats_.liveness_timeouts;
-        if (Session* s = session_of(c)) detach(*s, now);
-        c.state = ConnState::closing;
-        c.session = 0;
-        Action a;
-        a.kind = Action::Kind::terminate;
-        a.conn = c.id;
-        actions_.push_back(std::move(a));
+        terminate_conn(c, now);
         return;
     }
     if (c.next_ping && now >= *c.next_ping) {
@@ -537,7 +582,7 @@ void Hub::fire(Session& s, TimePoint now) {
     if (s.next_push) {
         for (int i = 0; i < kMaxPushBurst && *s.next_push <= now; ++i) {
             ++s.push_count;
-            send_server_msg(s, nlohmann::json{{"push", s.push_count}}, std::nullopt);
+            send_server_msg(s, nlohmann::json{{"push", s.push_count}}, std::nullopt, now);
             *s.next_push += options_.push_interval;
         }
         if (*s.next_push <= now) s.next_push = now + options_.push_interval;

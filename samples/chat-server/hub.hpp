@@ -30,6 +30,13 @@
 // - Echo replies carry the client's id both in data and as the frame-level id.
 // - Pushes and room messages are queued for detached sessions too (until their
 //   TTL ends), so they count against the replay buffer.
+// - The replay buffer is also the send queue. A connection is handed msgs
+//   while its transport holds fewer than `send_window_bytes` unsent (the
+//   driver reports that with on_unsent); the rest wait in the replay buffer.
+//   So a peer that stops reading costs at most the window in the transport,
+//   and a resume's replay goes out as fast as the peer takes it. If msgs a
+//   connection is owed leave the replay buffer before it took them, the
+//   connection is dropped: its resume fails and the client gets a new session.
 //
 // Thread safety: none. A Hub is a plain value owned by one thread (the
 // server's io thread); the driver serializes every call.
@@ -73,6 +80,7 @@ struct HubOptions {
     Millis ack_batch_delay{50};              // ... or this long after the first unacked one
     Millis hello_timeout{10000};
     std::size_t max_message_bytes = 16 * 1024 * 1024; // decoder limit
+    std::size_t send_window_bytes = 4 * 1024 * 1024;  // msg bytes a transport may hold unsent (0: no limit)
 };
 
 // What the driver must do, in order.
@@ -107,6 +115,8 @@ struct HubStats {
     std::uint64_t msgs_out = 0;        // server msg frames written (first sends and replays)
     std::uint64_t msgs_replayed = 0;
     std::uint64_t replay_dropped = 0;  // evicted from a full replay buffer
+    std::uint64_t sends_held = 0;      // times a connection's window filled and msgs waited
+    std::uint64_t window_overruns = 0; // connections dropped: msgs they were owed were evicted unsent
     std::uint64_t acks_out = 0;
     std::uint64_t liveness_timeouts = 0;
 };
@@ -127,6 +137,13 @@ public:
 
     std::optional<TimePoint> next_timeout() const;
     void on_timeout(TimePoint now);
+
+    // The transport of `conn` holds `unsent_bytes` not yet written. Msgs held
+    // back by the send window go out as it falls below send_window_bytes.
+    void on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint now);
+    // Connections with msgs held back: the driver reports their unsent bytes
+    // again until this no longer lists them.
+    const std::set<ConnId>& held_connections() const { return held_; }
 
     // Graceful stop: flush acks, close every connection 1001 "going away",
     // close any later connection the same way.
@@ -163,6 +180,7 @@ private:
         std::size_t ack_pending = 0;       // client msgs (incl. duplicates) since the last ack
         std::optional<TimePoint> ack_due;  // flush deadline while ack_pending > 0
         std::uint64_t out_last = 0;        // highest server seq assigned
+        std::uint64_t sent_upto = 0;       // highest seq handed to the attached connection
         std::deque<Replayed> replay;       // contiguous, ends at out_last
         std::optional<TimePoint> expires;  // set while detached
         std::uint64_t push_count = 0;
@@ -181,6 +199,7 @@ private:
         TimePoint last_inbound;
         std::optional<TimePoint> next_ping;
         std::optional<TimePoint> armed;
+        std::size_t unsent = 0; // transport backlog as last reported, plus msgs handed over since
     };
 
     enum class TimerOwner : std::uint8_t { conn, session };
@@ -195,12 +214,17 @@ private:
 
     // sessions
     Session& create_session(TimePoint now);
-    void attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt);
+    void attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt,
+                TimePoint now);
     void detach(Session& s, TimePoint now);
     void destroy_session(SessionKey key);
-    void send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id);
+    void send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id,
+                         TimePoint now);
     // `data_json`: the payload as nlohmann's compact dump (spliced verbatim).
-    void send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id);
+    void send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id,
+                              TimePoint now);
+    // Hands the attached connection the msgs after sent_upto that fit its window.
+    void feed(Session& s, TimePoint now);
     void flush_ack(Session& s);
     void trim_replay(Session& s, std::uint64_t upto);
 
@@ -210,6 +234,8 @@ private:
                     const core::ErrorFrame* error = nullptr);
     void protocol_error(Conn& c, const char* code, std::uint16_t close_code, std::string message, TimePoint now);
     void send(ConnId conn, std::string text);
+    // Drops the connection at once, without a close handshake.
+    void terminate_conn(Conn& c, TimePoint now);
     Conn* find_conn(ConnId id);
     Session* find_session(SessionKey key);
     Session* session_of(Conn& c);
@@ -229,6 +255,7 @@ private:
     std::unordered_map<std::string, SessionKey> session_ids_;
     std::map<std::string, std::set<SessionKey>> rooms_;
     std::set<TimerEntry> timers_;
+    std::set<ConnId> held_; // attached connections with msgs waiting for window
     std::vector<Action> actions_;
     SessionKey next_session_key_ = 1;
     bool shutting_down_ = false;

@@ -44,6 +44,8 @@ constexpr const char* kUsage =
   --reject-status S        HTTP status for those (default 503)
   --retry-after-s R        add "Retry-After: R" to those
   --max-message-bytes B    inbound message limit, larger -> close 1009 (default 16 MiB)
+  --send-window-bytes B    msg bytes a connection's transport may hold unsent; more wait in
+                           the replay buffer (default 4 MiB, 0 = no limit)
   --verbose                log connections and closes to stderr, stats on exit
 The first stdout line is always "listening on <host>:<port>".
 )";
@@ -82,6 +84,8 @@ ServerOptions parse_args(int argc, char** argv) {
         else if (flag == "--retry-after-s") o.retry_after_s = parse_number<unsigned>(flag, value(), 0, 86400);
         else if (flag == "--max-message-bytes")
             o.max_message_bytes = parse_number<std::size_t>(flag, value(), 1, std::size_t{1} << 31);
+        else if (flag == "--send-window-bytes")
+            o.hub.send_window_bytes = parse_number<std::size_t>(flag, value(), 0, std::numeric_limits<std::size_t>::max());
         else if (flag == "--verbose") o.verbose = true;
         else if (flag == "--help" || flag == "-h") {
             std::cout << kUsage;

@@ -39,6 +39,7 @@ using Hdl = websocketpp::connection_hdl;
 
 constexpr auto kCloseWait = std::chrono::seconds(2);     // for clients to answer our 1001
 constexpr auto kTerminateWait = std::chrono::seconds(1); // for sockets we then drop
+constexpr auto kUnsentPoll = std::chrono::milliseconds(2); // while the hub holds msgs for a full window
 
 // 128 bits from OpenSSL's CSPRNG, hex: session ids and resume tokens.
 std::string random_secret() {
@@ -70,7 +71,7 @@ public:
     using Message = typename Endpoint::message_ptr;
 
     explicit Server(const ServerOptions& options)
-        : options_(options), hub_(hub_options(options), random_secret), timer_(io_), grace_(io_),
+        : options_(options), hub_(hub_options(options), random_secret), timer_(io_), grace_(io_), unsent_poll_(io_),
           signals_(io_, SIGINT, SIGTERM) {
         ep_.init_asio(&io_);
         ep_.set_reuse_addr(true);
@@ -250,8 +251,43 @@ private:
     // ---- hub actions -> websocketpp
 
     void pump() {
-        for (Action& a : hub_.take_actions()) execute(a);
+        std::vector<Action> actions = hub_.take_actions();
+        while (!actions.empty()) {
+            std::vector<ConnId> sent_to;
+            for (Action& a : actions) {
+                if (a.kind == Action::Kind::send_text && (sent_to.empty() || sent_to.back() != a.conn))
+                    sent_to.push_back(a.conn);
+                execute(a);
+            }
+            // What the transport could not write yet decides what the hub hands over next.
+            for (ConnId id : sent_to) report_unsent(id);
+            actions = hub_.take_actions();
+        }
         arm_timer();
+        arm_unsent_poll();
+    }
+
+    void report_unsent(ConnId id) {
+        auto it = hdls_.find(id);
+        if (it == hdls_.end()) return;
+        websocketpp::lib::error_code ec;
+        auto con = ep_.get_con_from_hdl(it->second, ec);
+        if (con) hub_.on_unsent(id, con->get_buffered_amount(), Clock::now());
+    }
+
+    // websocketpp says nothing when a write completes, so while the hub holds
+    // msgs back for a full window, ask the transports again every few ms.
+    void arm_unsent_poll() {
+        if (unsent_poll_armed_ || hub_.held_connections().empty()) return;
+        unsent_poll_armed_ = true;
+        unsent_poll_.expires_after(kUnsentPoll);
+        unsent_poll_.async_wait([this](const asio::error_code& ec) {
+            unsent_poll_armed_ = false;
+            if (ec == asio::error::operation_aborted) return;
+            const std::vector<ConnId> held(hub_.held_connections().begin(), hub_.held_connections().end());
+            for (ConnId id : held) report_unsent(id);
+            pump();
+        });
     }
 
     void execute(Action& a) {
@@ -334,6 +370,7 @@ private:
     void finish() {
         timer_.cancel();
         grace_.cancel();
+        unsent_poll_.cancel();
         asio::error_code ec;
         signals_.cancel(ec);
         io_.stop();
@@ -346,6 +383,7 @@ private:
                   << " auth_failures=" << s.auth_failures << " bad_frames=" << s.bad_frames
                   << " msgs_in=" << s.msgs_in << " dup_in=" << s.msgs_in_duplicate << " msgs_out=" << s.msgs_out
                   << " replayed=" << s.msgs_replayed << " replay_dropped=" << s.replay_dropped
+                  << " sends_held=" << s.sends_held << " window_overruns=" << s.window_overruns
                   << " expired=" << s.sessions_expired << " liveness_timeouts=" << s.liveness_timeouts
                   << " upgrades_rejected=" << rejected_ << "\n";
     }
@@ -356,6 +394,8 @@ private:
     Hub hub_;
     asio::steady_timer timer_;
     asio::steady_timer grace_;
+    asio::steady_timer unsent_poll_;
+    bool unsent_poll_armed_ = false;
     asio::signal_set signals_;
     std::optional<core::TimePoint> timer_at_;
     std::map<Hdl, ConnId, std::owner_less<Hdl>> ids_;

@@ -537,6 +537,98 @@ TEST(Hub, RoomBroadcastIncludingDisconnectedSession) {
     (void)a;
 }
 
+// ---- send window: the replay buffer is the send queue
+
+std::vector<std::uint64_t> msg_seqs(const std::vector<Action>& acts, ConnId c) { return seqs(frames(acts, c, "msg")); }
+
+TEST(Hub, SendWindowHoldsMsgsUntilTheTransportCatchesUp) {
+    HubOptions o = echo_options();
+    o.send_window_bytes = 200; // about 3 echo frames
+    Harness h(o);
+    h.connect(1);
+    std::vector<std::uint64_t> got;
+    for (std::uint64_t i = 1; i <= 10; ++i) {
+        auto sent = msg_seqs(h.msg(1, i, "m" + std::to_string(i), i), 1);
+        got.insert(got.end(), sent.begin(), sent.end());
+    }
+    ASSERT_GE(got.size(), 3u);
+    ASSERT_LT(got.size(), 10u) << "the window should hold the rest back";
+    EXPECT_EQ(h.hub.held_connections().count(1), 1u);
+    EXPECT_EQ(h.hub.stats().sends_held, 1u);
+
+    // The transport reports a backlog still over the window: nothing moves.
+    h.hub.on_unsent(1, 500, h.now);
+    EXPECT_TRUE(msg_seqs(h.collect(), 1).empty());
+    // It drains: the held msgs go out, a window at a time, in order.
+    for (int round = 0; round < 10 && got.size() < 10; ++round) {
+        h.hub.on_unsent(1, 0, h.now);
+        auto sent = msg_seqs(h.collect(), 1);
+        ASSERT_FALSE(sent.empty());
+        got.insert(got.end(), sent.begin(), sent.end());
+    }
+    EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+    EXPECT_TRUE(h.hub.held_connections().empty());
+    EXPECT_EQ(h.hub.stats().msgs_out, 10u);
+}
+
+TEST(Hub, ResumeReplayIsPacedByTheWindow) {
+    HubOptions o = echo_options();
+    o.send_window_bytes = 200;
+    Harness h(o);
+    json w = h.connect(1);
+    for (std::uint64_t i = 1; i <= 10; ++i) {
+        h.msg(1, i, "m", i);
+        h.hub.on_unsent(1, 0, h.now); // a healthy link: everything written at once
+    }
+    EXPECT_TRUE(h.hub.held_connections().empty());
+    h.closed(1);
+
+    auto acts = h.resume(2, w, 0);
+    EXPECT_EQ(frames(acts, 2).at(0).at("resumed"), true);
+    std::vector<std::uint64_t> got = msg_seqs(acts, 2);
+    EXPECT_LT(got.size(), 10u);
+    for (int round = 0; round < 10 && got.size() < 10; ++round) {
+        h.hub.on_unsent(2, 0, h.now);
+        auto sent = msg_seqs(h.collect(), 2);
+        got.insert(got.end(), sent.begin(), sent.end());
+    }
+    EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+    EXPECT_EQ(h.hub.stats().msgs_replayed, 10u);
+}
+
+TEST(Hub, MsgsEvictedBeforeTheConnectionTookThemDropIt) {
+    HubOptions o = echo_options();
+    o.send_window_bytes = 100; // 2 echo frames
+    o.replay_buffer = 3;
+    Harness h(o);
+    json w = h.connect(1);
+    std::vector<Action> acts;
+    for (std::uint64_t i = 1; i <= 6; ++i) {
+        auto a = h.msg(1, i, "m", i);
+        acts.insert(acts.end(), a.begin(), a.end());
+    }
+    auto cut = close_of(acts, 1);
+    ASSERT_TRUE(cut.has_value());
+    EXPECT_EQ(cut->kind, Action::Kind::terminate);
+    EXPECT_EQ(h.hub.stats().window_overruns, 1u);
+    EXPECT_TRUE(h.hub.held_connections().empty());
+    h.closed(1);
+    auto sent = frames(h.resume(2, w, 2), 2); // the client got 1 and 2; 3 is gone
+    ASSERT_FALSE(sent.empty());
+    EXPECT_EQ(sent.at(0).at("resumed"), false);
+}
+
+TEST(Hub, SendWindowZeroMeansNoLimit) {
+    HubOptions o = echo_options();
+    o.send_window_bytes = 0;
+    Harness h(o);
+    h.connect(1);
+    std::size_t n = 0;
+    for (std::uint64_t i = 1; i <= 200; ++i) n += msg_seqs(h.msg(1, i, "m", i), 1).size();
+    EXPECT_EQ(n, 200u);
+    EXPECT_TRUE(h.hub.held_connections().empty());
+}
+
 TEST(Hub, AckBatchingByCount) {
     Harness h(echo_options());
     h.connect(1);
