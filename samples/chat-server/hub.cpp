@@ -442,11 +442,15 @@ void Hub::close_conn(Conn& c, std::uint16_t code, const std::string& reason, Tim
         detach(*s, now);
     }
     if (error != nullptr) send(c.id, core::encode(*error));
+    end_conn(c, Action::Kind::close, code, reason);
+}
+
+void Hub::end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::string& reason) {
     c.state = ConnState::closing;
     c.session = 0;
     disarm(c.armed, TimerOwner::conn, c.id);
     Action a;
-    a.kind = Action::Kind::close;
+    a.kind = how;
     a.conn = c.id;
     a.text = reason;
     a.code = code;
@@ -471,13 +475,7 @@ void Hub::send(ConnId conn, std::string text) {
 void Hub::terminate_conn(Conn& c, TimePoint now) {
     if (c.state == ConnState::closing) return;
     if (Session* s = session_of(c)) detach(*s, now);
-    c.state = ConnState::closing;
-    c.session = 0;
-    disarm(c.armed, TimerOwner::conn, c.id);
-    Action a;
-    a.kind = Action::Kind::terminate;
-    a.conn = c.id;
-    actions_.push_back(std::move(a));
+    end_conn(c, Action::Kind::terminate, 0, std::string());
 }
 
 Hub::Conn* Hub::find_conn(ConnId id) {

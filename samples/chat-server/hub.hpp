@@ -236,6 +236,8 @@ private:
     void send(ConnId conn, std::string text);
     // Drops the connection at once, without a close handshake.
     void terminate_conn(Conn& c, TimePoint now);
+    // Marks `c` closing (input on it is ignored from now) and queues `how`.
+    void end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::string& reason);
     Conn* find_conn(ConnId id);
     Session* find_session(SessionKey key);
     Session* session_of(Conn& c);
