@@ -204,14 +204,14 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
             if (replayable) {
                 ++stats_.resumes;
                 if (supersedes_stale) ++stats_.stale_resumes_superseded;
-                attach(c, *s, true, r.last_seq, r.attempt, now);
+                attach(c, *s, true, r.last_seq, r.attempt);
                 return;
             }
             destroy_session(s->key); // the owner moves to a new session; this one can never resume
         }
         ++stats_.resume_misses;
     }
-    attach(c, create_session(now), false, 0, 0, now);
+    attach(c, create_session(now), false, 0, 0);
 }
 
 void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id, const std::string& data_json,
@@ -298,8 +298,7 @@ Hub::Session& Hub::create_session(TimePoint now) {
     return s;
 }
 
-void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt,
-                 TimePoint now) {
+void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt) {
     c.state = ConnState::attached;
     c.session = s.key;
     s.conn = c.id;
@@ -328,7 +327,7 @@ void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_se
     stats_.msgs_replayed += s.replay.size();
     s.sent_upto = s.out_last - s.replay.size();
     c.unsent = 0;
-    feed(s, now);
+    feed(s);
     rearm(s);
     rearm(c);
 }
@@ -372,7 +371,7 @@ void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std
     std::string text;
     core::append_server_msg(text, seq, id ? std::optional<std::string_view>(*id) : std::nullopt, data_json);
     s.replay.push_back(Replayed{seq, std::move(text)});
-    feed(s, now);
+    feed(s);
     while (s.replay.size() > options_.replay_buffer) {
         const std::uint64_t evicted = s.replay.front().seq;
         s.replay.pop_front(); // a resume from before this seq will now fail
@@ -385,7 +384,7 @@ void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std
     }
 }
 
-void Hub::feed(Session& s, TimePoint) {
+void Hub::feed(Session& s) {
     if (s.conn == 0) return;
     Conn* c = find_conn(s.conn);
     if (c == nullptr || c->state != ConnState::attached) return;
@@ -408,11 +407,11 @@ void Hub::feed(Session& s, TimePoint) {
     }
 }
 
-void Hub::on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint now) {
+void Hub::on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state != ConnState::attached) return;
     c->unsent = unsent_bytes;
-    if (Session* s = session_of(*c)) feed(*s, now);
+    if (Session* s = session_of(*c)) feed(*s);
 }
 
 void Hub::flush_ack(Session& s) {

@@ -214,8 +214,7 @@ private:
 
     // sessions
     Session& create_session(TimePoint now);
-    void attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt,
-                TimePoint now);
+    void attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt);
     void detach(Session& s, TimePoint now);
     void destroy_session(SessionKey key);
     void send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id,
@@ -224,7 +223,7 @@ private:
     void send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id,
                               TimePoint now);
     // Hands the attached connection the msgs after sent_upto that fit its window.
-    void feed(Session& s, TimePoint now);
+    void feed(Session& s);
     void flush_ack(Session& s);
     void trim_replay(Session& s, std::uint64_t upto);
 

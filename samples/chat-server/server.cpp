@@ -251,11 +251,12 @@ private:
     // ---- hub actions -> websocketpp
 
     void pump() {
+        const bool windowed = hub_.options().send_window_bytes != 0;
         std::vector<Action> actions = hub_.take_actions();
         while (!actions.empty()) {
             std::vector<ConnId> sent_to;
             for (Action& a : actions) {
-                if (a.kind == Action::Kind::send_text && (sent_to.empty() || sent_to.back() != a.conn))
+                if (windowed && a.kind == Action::Kind::send_text && (sent_to.empty() || sent_to.back() != a.conn))
                     sent_to.push_back(a.conn);
                 execute(a);
             }
