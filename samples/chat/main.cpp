@@ -4,7 +4,6 @@
 // scripted mode.
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -20,6 +19,7 @@
 namespace {
 
 using tether::samples::ArgReader;
+using tether::samples::parse_number;
 using tether::samples::UsageError;
 
 constexpr const char* kUsage = R"(usage: tether-chat --url ws://HOST:PORT/ws --nick NAME [options]
@@ -50,19 +50,11 @@ Exit codes: 0 ok; 1 a script step failed; 2 usage/setup error; 3 the connection 
 )";
 
 std::chrono::milliseconds parse_ms(const std::string& flag, const std::string& text, long long min) {
-    long long v = 0;
-    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc{} || p != text.data() + text.size() || v < min || v > 24LL * 3600 * 1000)
-        throw UsageError{flag + ": expected milliseconds >= " + std::to_string(min) + ", got '" + text + "'"};
-    return std::chrono::milliseconds(v);
+    return std::chrono::milliseconds(parse_number<long long>(flag, text, min, 24LL * 3600 * 1000));
 }
 
 std::uint64_t parse_count(const std::string& flag, const std::string& text, std::uint64_t max) {
-    std::uint64_t v = 0;
-    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc{} || p != text.data() + text.size() || v > max)
-        throw UsageError{flag + ": expected a number up to " + std::to_string(max) + ", got '" + text + "'"};
-    return v;
+    return parse_number<std::uint64_t>(flag, text, 0, max);
 }
 
 struct Args {
