@@ -228,10 +228,10 @@ private:
     ConnectionId next_conn_ = 1;
     bool awaiting_token_ = false;
     bool token_refreshed_ = false;  // a refresh after token_expired has been tried
+    std::uint64_t resume_attempts_ = 0; // hello.resume.attempt of the last resume sent
     // Connections in a row that ended on a message over a size limit (1009,
     // either side) with no delivery and no ack in between, and the progress
     // mark (delivered + acked) they ended at. See kOversizedRepeatsBeforeFail.
-    std::uint64_t resume_attempts_ = 0; // hello.resume.attempt of the last resume sent
     std::uint32_t oversized_streak_ = 0;
     std::uint64_t oversized_mark_ = 0;
     std::optional<std::string> token_;
