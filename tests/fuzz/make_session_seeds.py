@@ -115,6 +115,17 @@ class Seed:
         if kind == "fuzzed":
             self.string(s, 300)
 
+    def maybe_u53(self, v, small_max):
+        """Mirrors Driver::maybe_u53: None, a value up to small_max, or one up to K_MAX_SEQ."""
+        if v is None:
+            self.int_range(0, 3, 0, 32)
+        elif v <= small_max:
+            self.int_range(0, 3, 1, 32)
+            self.int_range(0, small_max, v)
+        else:
+            self.int_range(0, 3, 2, 32)
+            self.int_range(0, K_MAX_SEQ, v)
+
     def near(self, kind=BASE, value=0):
         self.int_range(0, 7, kind, 32)
         if kind == 7:
@@ -207,14 +218,7 @@ class Seed:
         self.int_range(0, 7, 0 if empty_token else 1, 32)
         self.boolean(resumed)
         self.near(*last_seq)
-        if heartbeat is None:
-            self.int_range(0, 3, 0, 32)
-        elif heartbeat <= 5000:
-            self.int_range(0, 3, 1, 32)
-            self.int_range(0, 5000, heartbeat)
-        else:
-            self.int_range(0, 3, 2, 32)
-            self.int_range(0, K_MAX_SEQ, heartbeat)
+        self.maybe_u53(heartbeat, 5000)
         self.boolean(ttl is not None)
         if ttl is not None:
             self.int_range(0, K_MAX_SEQ, ttl)
@@ -250,14 +254,7 @@ class Seed:
             self.int_range(0, len(ERROR_CODES), len(ERROR_CODES))
             self.string(code, 24)
         self.boolean(message)
-        if retry_after is None:
-            self.int_range(0, 3, 0, 32)
-        elif retry_after <= 10000:
-            self.int_range(0, 3, 1, 32)
-            self.int_range(0, 10000, retry_after)
-        else:
-            self.int_range(0, 3, 2, 32)
-            self.int_range(0, K_MAX_SEQ, retry_after)
+        self.maybe_u53(retry_after, 10000)
         self.conn(conn)
         return self
 

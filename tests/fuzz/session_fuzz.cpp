@@ -421,6 +421,15 @@ private:
         }
     }
 
+    // An optional number: absent, small (up to `small_max`) or anywhere up to kMaxSeq.
+    std::optional<std::uint64_t> maybe_u53(std::uint64_t small_max) {
+        switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
+        case 1: return in_.ConsumeIntegralInRange<std::uint64_t>(0, small_max);
+        case 2: return in_.ConsumeIntegralInRange<std::uint64_t>(0, kMaxSeq);
+        default: return std::nullopt;
+        }
+    }
+
     std::uint64_t near(std::uint64_t base) {
         switch (in_.ConsumeIntegralInRange<int>(0, 7)) {
         case 0:
@@ -445,11 +454,7 @@ private:
         w.resume_token = in_.ConsumeIntegralInRange<int>(0, 7) == 0 ? "" : "rt";
         w.resumed = in_.ConsumeBool();
         w.last_seq = near(last_client_seq_);
-        switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
-        case 1: w.heartbeat_ms = in_.ConsumeIntegralInRange<std::uint64_t>(0, 5000); break;
-        case 2: w.heartbeat_ms = in_.ConsumeIntegralInRange<std::uint64_t>(0, kMaxSeq); break;
-        default: break;
-        }
+        w.heartbeat_ms = maybe_u53(5000);
         if (in_.ConsumeBool()) w.session_ttl_ms = in_.ConsumeIntegralInRange<std::uint64_t>(0, kMaxSeq);
         return w;
     }
@@ -474,11 +479,7 @@ private:
         const std::size_t pick = in_.ConsumeIntegralInRange<std::size_t>(0, kErrorCodes.size());
         e.code = pick == kErrorCodes.size() ? in_.ConsumeRandomLengthString(24) : kErrorCodes[pick];
         if (in_.ConsumeBool()) e.message = "fuzz";
-        switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
-        case 1: e.retry_after_ms = in_.ConsumeIntegralInRange<std::uint64_t>(0, 10000); break;
-        case 2: e.retry_after_ms = in_.ConsumeIntegralInRange<std::uint64_t>(0, kMaxSeq); break;
-        default: break;
-        }
+        e.retry_after_ms = maybe_u53(10000);
         return e;
     }
 
