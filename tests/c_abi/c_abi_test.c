@@ -30,17 +30,26 @@ static const int kAllCodes[] = {
     TETHER_E_TIMEOUT, TETHER_E_NO_MEMORY, TETHER_E_INTERNAL,
 };
 
-static tether_client *make_client(const char *url, const char *token) {
+/* What the round-trip cases start from: a fast backoff. */
+static tether_client_options test_options(const char *url, const char *token) {
     tether_client_options o = TETHER_CLIENT_OPTIONS_INIT;
-    tether_client *c = NULL;
-    int rc;
     o.url = url;
     o.token = token;
     o.backoff_base_ms = 20;
     o.backoff_max_ms = 200;
-    rc = tether_client_create(&o, &c);
+    return o;
+}
+
+static tether_client *create_client(const tether_client_options *o) {
+    tether_client *c = NULL;
+    const int rc = tether_client_create(o, &c);
     if (rc != TETHER_OK) fprintf(stderr, "create: %s: %s\n", tether_error_name(rc), tether_client_last_error(NULL));
     return c;
+}
+
+static tether_client *make_client(const char *url, const char *token) {
+    const tether_client_options o = test_options(url, token);
+    return create_client(&o);
 }
 
 /* ---- api: versions, codes, names ------------------------------------------ */
@@ -771,17 +780,11 @@ static int token_calls(token_state *s) {
 }
 
 static tether_client *make_token_client(const char *url, token_state *s, const char *static_token) {
-    tether_client_options o = TETHER_CLIENT_OPTIONS_INIT;
-    tether_client *c = NULL;
-    o.url = url;
-    o.token = static_token; /* the callback overrides it */
+    tether_client_options o = test_options(url, static_token); /* the callback overrides the token */
     o.token_callback = on_token;
     o.user_data = s;
-    o.backoff_base_ms = 20;
-    o.backoff_max_ms = 200;
-    if (tether_client_create(&o, &c) != TETHER_OK) return NULL;
-    s->client = c;
-    return c;
+    s->client = create_client(&o);
+    return s->client;
 }
 
 static void test_token(void) {

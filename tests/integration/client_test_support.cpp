@@ -282,7 +282,7 @@ Callbacks Recorder::callbacks() {
     Callbacks cb;
     cb.on_state = [this](const StateChange& c) {
         std::lock_guard<std::mutex> lock(mu_);
-        keep_recent(states);
+        keep_recent(states, history_limit);
         states.push_back(TimedState{c, Clock::now()});
         state = c.to;
         if (c.to == State::ready) ++ready_count;
@@ -313,7 +313,7 @@ Callbacks Recorder::callbacks() {
     };
     cb.on_resumed = [this](const std::string& session) {
         std::lock_guard<std::mutex> lock(mu_);
-        keep_recent(resumed);
+        keep_recent(resumed, history_limit);
         resumed.push_back(session);
         cv_.notify_all();
     };
@@ -325,7 +325,7 @@ Callbacks Recorder::callbacks() {
     };
     cb.on_error = [this](std::error_code ec, const std::string& detail) {
         std::lock_guard<std::mutex> lock(mu_);
-        keep_recent(errors);
+        keep_recent(errors, history_limit);
         errors.push_back(TimedError{ec, detail, Clock::now()});
         cv_.notify_all();
     };
@@ -337,8 +337,7 @@ LogSink Recorder::log_sink() {
         static const char* const kNames[] = {"trace", "debug", "info", "warn", "error"};
         const auto idx = static_cast<std::size_t>(level);
         std::lock_guard<std::mutex> lock(mu_);
-        const std::size_t keep = history_limit != 0 ? history_limit : 1000;
-        if (log_.size() >= 2 * keep) log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(keep));
+        keep_recent(log_, history_limit != 0 ? history_limit : 1000);
         log_.push_back(std::string(idx < 5 ? kNames[idx] : "?") + ": " + std::string(message));
     };
 }

@@ -190,17 +190,14 @@ private:
     // Compact ack ledger for keep_acked_ids == false: every id below
     // acked_below_ was acked; acked_ahead_ holds the ones acked above it.
     bool record_ack_compact(MessageId id);
+    // Before an append: at 2 x `limit` entries, drops the oldest `limit` (0: keeps all).
     template <class V>
-    void keep_recent(V& v) {
-        if (history_limit != 0 && v.size() >= 2 * history_limit)
-            v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(history_limit));
+    static void keep_recent(V& v, std::size_t limit) {
+        if (limit != 0 && v.size() >= 2 * limit) v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit));
     }
     MessageId acked_below_ = 1;
     std::set<MessageId> acked_ahead_;
 
-public:
-
-private:
     mutable std::mutex mu_;
     mutable std::condition_variable cv_;
     std::vector<std::string> log_;

@@ -541,6 +541,17 @@ TEST(Hub, RoomBroadcastIncludingDisconnectedSession) {
 
 std::vector<std::uint64_t> msg_seqs(const std::vector<Action>& acts, ConnId c) { return seqs(frames(acts, c, "msg")); }
 
+// The transport of `c` writes whatever it is given at once: reports 0 unsent
+// until `got` holds `want` msg seqs; every report must release more.
+void drain_window(Harness& h, ConnId c, std::vector<std::uint64_t>& got, std::size_t want) {
+    for (int round = 0; round < 10 && got.size() < want; ++round) {
+        h.hub.on_unsent(c, 0, h.now);
+        auto sent = msg_seqs(h.collect(), c);
+        ASSERT_FALSE(sent.empty());
+        got.insert(got.end(), sent.begin(), sent.end());
+    }
+}
+
 TEST(Hub, SendWindowHoldsMsgsUntilTheTransportCatchesUp) {
     HubOptions o = echo_options();
     o.send_window_bytes = 200; // about 3 echo frames
@@ -560,12 +571,7 @@ TEST(Hub, SendWindowHoldsMsgsUntilTheTransportCatchesUp) {
     h.hub.on_unsent(1, 500, h.now);
     EXPECT_TRUE(msg_seqs(h.collect(), 1).empty());
     // It drains: the held msgs go out, a window at a time, in order.
-    for (int round = 0; round < 10 && got.size() < 10; ++round) {
-        h.hub.on_unsent(1, 0, h.now);
-        auto sent = msg_seqs(h.collect(), 1);
-        ASSERT_FALSE(sent.empty());
-        got.insert(got.end(), sent.begin(), sent.end());
-    }
+    drain_window(h, 1, got, 10);
     EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
     EXPECT_TRUE(h.hub.held_connections().empty());
     EXPECT_EQ(h.hub.stats().msgs_out, 10u);
@@ -587,11 +593,7 @@ TEST(Hub, ResumeReplayIsPacedByTheWindow) {
     EXPECT_EQ(frames(acts, 2).at(0).at("resumed"), true);
     std::vector<std::uint64_t> got = msg_seqs(acts, 2);
     EXPECT_LT(got.size(), 10u);
-    for (int round = 0; round < 10 && got.size() < 10; ++round) {
-        h.hub.on_unsent(2, 0, h.now);
-        auto sent = msg_seqs(h.collect(), 2);
-        got.insert(got.end(), sent.begin(), sent.end());
-    }
+    drain_window(h, 2, got, 10);
     EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
     EXPECT_EQ(h.hub.stats().msgs_replayed, 10u);
 }
