@@ -41,7 +41,7 @@ struct Entry {
     Delivery delivery = Delivery::queued; // own only
     std::string reason;                  // own, failed: why
     bool echoed = false;                 // own: the room relayed it back to us
-    unsigned attempts = 0;               // own: connections it was written on
+    unsigned attempts = 0;               // own: ready sessions it went out on
 };
 
 namespace event {
