@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -47,8 +46,14 @@ private:
 };
 
 inline std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    std::string out;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return out;
 }
 
 inline void write_file(const std::string& path, const std::string& bytes) {
@@ -87,13 +92,26 @@ inline std::string private_mounts() {
     return {};
 }
 
-// A tmpfs of `bytes` at `dir` (in this process's private namespace).
-inline std::string mount_tmpfs(const std::string& dir, std::size_t bytes) {
-    const std::string opts = "size=" + std::to_string(bytes) + ",mode=0700";
-    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0)
-        return "mount -t tmpfs: " + std::string(std::strerror(errno));
-    return {};
-}
+// A tmpfs of `bytes` mounted at `dir` (in this process's private namespace)
+// for the object's lifetime. error(): why it could not be mounted.
+class Tmpfs {
+public:
+    Tmpfs(const std::string& dir, std::size_t bytes) : dir_(dir) {
+        const std::string opts = "size=" + std::to_string(bytes) + ",mode=0700";
+        if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0)
+            error_ = "mount -t tmpfs: " + std::string(std::strerror(errno));
+    }
+    ~Tmpfs() {
+        if (error_.empty()) ::umount2(dir_.c_str(), MNT_DETACH);
+    }
+    Tmpfs(const Tmpfs&) = delete;
+    Tmpfs& operator=(const Tmpfs&) = delete;
+    const std::string& error() const { return error_; }
+
+private:
+    std::string dir_;
+    std::string error_;
+};
 
 // Runs `body` in a forked child; returns what it wrote to the pipe (one
 // report, at most 4 KiB) and its exit status. The child never returns into
