@@ -83,22 +83,18 @@ inline void commit_ok(Store& store) {
     ASSERT_TRUE(c) << c.detail();
 }
 
-// This test process gets its own mount namespace, so mounts it makes vanish
-// with it. Empty on success; otherwise why not (the caller skips).
-inline std::string private_mounts() {
-    if (::unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-        return std::string("mount --make-rprivate /: ") + std::strerror(errno);
-    return {};
-}
-
-// A tmpfs of `bytes` mounted at `dir` (in this process's private namespace)
-// for the object's lifetime. error(): why it could not be mounted.
+// A tmpfs of `bytes` mounted at `dir` for the object's lifetime. The test
+// process first gets its own mount namespace, so the mount vanishes with the
+// process whatever happens. error(): why it could not be mounted (skip).
 class Tmpfs {
 public:
     Tmpfs(const std::string& dir, std::size_t bytes) : dir_(dir) {
         const std::string opts = "size=" + std::to_string(bytes) + ",mode=0700";
-        if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0)
+        if (::unshare(CLONE_NEWNS) != 0)
+            error_ = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+        else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            error_ = std::string("mount --make-rprivate /: ") + std::strerror(errno);
+        else if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0)
             error_ = "mount -t tmpfs: " + std::string(std::strerror(errno));
     }
     ~Tmpfs() {

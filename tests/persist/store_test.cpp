@@ -2,6 +2,8 @@
 // locking and file modes.
 #include <sys/file.h>
 
+#include <algorithm>
+
 #include <sqlite3.h>
 
 #include "persist_test_support.hpp"
@@ -365,6 +367,41 @@ TEST(Store, AnotherProcessHoldingTheFileLocksUsOut) {
     ::waitpid(pid, &status, 0);
     for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
     EXPECT_TRUE(Store::open(StoreOptions{path})); // free again once it exited
+}
+
+TEST(Store, TwoProcessesCreatingAtOnceEndWithOneStoreAndOneRefusal) {
+    TempDir dir;
+    const std::string path = dir.file("s.db");
+    int go[2], results[2], release[2];
+    ASSERT_EQ(::pipe(go), 0);
+    ASSERT_EQ(::pipe(results), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    pid_t pids[2];
+    for (pid_t& pid : pids) {
+        pid = ::fork();
+        if (pid == 0) {
+            char c;
+            ssize_t io = ::read(go[0], &c, 1);
+            auto opened = Store::open(StoreOptions{path});
+            const char verdict = opened ? 'y' : (opened.error() == store_errc::store_locked ? 'l' : 'x');
+            io += ::write(results[1], &verdict, 1);
+            io += ::read(release[0], &c, 1); // hold the store until both have tried
+            ::_exit(io == 3 ? 0 : 1);
+        }
+    }
+    ASSERT_EQ(::write(go[1], "gg", 2), 2);
+    std::string verdicts(2, ' ');
+    ASSERT_EQ(::read(results[0], &verdicts[0], 1), 1);
+    ASSERT_EQ(::read(results[0], &verdicts[1], 1), 1);
+    ASSERT_EQ(::write(release[1], "rr", 2), 2);
+    for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+    for (int fd : {go[0], go[1], results[0], results[1], release[0], release[1]}) ::close(fd);
+    std::sort(verdicts.begin(), verdicts.end());
+    EXPECT_EQ(verdicts, "ly"); // one store, one store_locked, nothing else
+    auto o = open_ok(path);
+    EXPECT_EQ(o.recovered.message_count(), 0u);
+    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+        EXPECT_TRUE(e.path().filename() == "s.db" || e.path().filename() == "s.db-wal") << e.path();
 }
 
 TEST(Store, FilesAreCreated0600WhateverTheUmaskAndNoShmExists) {
