@@ -122,6 +122,13 @@ std::int64_t to_i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 int exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); }
 
+// A BLOB column as bytes (SQLite returns a null pointer for an empty one).
+std::string column_bytes(sqlite3_stmt* st, int col) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(st, col));
+    const auto n = static_cast<std::size_t>(sqlite3_column_bytes(st, col));
+    return p != nullptr ? std::string(p, n) : std::string();
+}
+
 // Opens once per process, in (device, inode) terms: see "Locking" in store.hpp.
 struct FileKey {
     dev_t dev;
@@ -412,18 +419,14 @@ Result<Recovered> Store::load() {
             if (rc == SQLITE_DONE) return corrupt(path_, "the meta row is missing");
             return sqlite_fail(db_, rc, path_ + ": reading meta");
         }
-        auto text = [&](int col) {
-            const void* p = sqlite3_column_blob(st, col);
-            return std::string(static_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
-        };
         bool types_ok = true;
         auto integer = [&](int col) -> std::uint64_t {
             if (sqlite3_column_type(st, col) != SQLITE_INTEGER || sqlite3_column_int64(st, col) < 0) types_ok = false;
             return static_cast<std::uint64_t>(sqlite3_column_int64(st, col));
         };
         Meta& m = committed_;
-        m.session.session = text(0);
-        m.session.resume_token = text(1);
+        m.session.session = column_bytes(st, 0);
+        m.session.resume_token = column_bytes(st, 1);
         m.session.resume_attempt = integer(2);
         m.session.inbound_last = integer(3);
         m.head_pos = integer(4);
@@ -456,10 +459,8 @@ Result<Recovered> Store::load() {
             }
             StoredMessage msg;
             msg.pos = expected++;
-            msg.id.assign(static_cast<const char*>(sqlite3_column_blob(st, 1)),
-                          static_cast<std::size_t>(sqlite3_column_bytes(st, 1)));
-            msg.data.assign(static_cast<const char*>(sqlite3_column_blob(st, 2)),
-                            static_cast<std::size_t>(sqlite3_column_bytes(st, 2)));
+            msg.id = column_bytes(st, 1);
+            msg.data = column_bytes(st, 2);
             if (sqlite3_column_int64(st, 3) != row_checksum(msg.pos, msg.id, msg.data)) {
                 bad = corrupt(path_, "outbox row " + std::to_string(msg.pos) + " fails its checksum");
                 break;
@@ -484,8 +485,7 @@ Result<Recovered> Store::load() {
     // tool changed it.
     sqlite3_stmt* st = nullptr;
     rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode", -1, &st, nullptr);
-    const bool wal = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-                     std::strcmp(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal") == 0;
+    const bool wal = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && column_bytes(st, 0) == "wal";
     sqlite3_finalize(st);
     if (!wal && (rc = exec(db_, "PRAGMA journal_mode=WAL")) != SQLITE_OK) return sqlite_fail(db_, rc, path_);
 
