@@ -147,6 +147,34 @@ TEST(StoreDamage, EachDamagedFileGetsItsOwnErrorAndStaysUntouched) {
     }
 }
 
+TEST(StoreDamage, ADamagedWalFrameRollsBackToTheCommitBeforeIt) {
+    TempDir dir;
+    const std::string path = dir.file("s.db");
+    // A writer that dies without closing leaves both commits in the WAL.
+    const ChildResult child = run_child([&] {
+        auto o = Store::open(StoreOptions{path});
+        if (!o) return std::string("open failed");
+        Store& s = *o.value().store;
+        if (s.stage_new_session("s", "t-first") || !s.stage_enqueue("a", "first") || !s.commit())
+            return std::string("commit 1 failed");
+        if (s.stage_resumed("s", "t-second") || !s.stage_enqueue("b", "second-commit-marker") || !s.commit())
+            return std::string("commit 2 failed");
+        ::_exit(0); // no destructor: no checkpoint
+    });
+    ASSERT_EQ(child.report, "");
+    const std::string wal = read_file(path + "-wal");
+    ASSERT_NE(wal.find("second-commit-marker"), std::string::npos);
+    write_file(path + "-wal", flip_in(wal, "second-commit-marker", 3));
+    // SQLite checksums WAL frames: recovery stops before the damaged commit,
+    // so the store opens at the commit before it, whole.
+    auto o = Store::open(StoreOptions{path});
+    ASSERT_TRUE(o) << o.detail();
+    EXPECT_EQ(o.value().recovered.commits, 1u);
+    EXPECT_EQ(o.value().recovered.session.resume_token, "t-first");
+    ASSERT_EQ(o.value().recovered.message_count(), 1u);
+    EXPECT_EQ(o.value().recovered.messages[0].data, "first");
+}
+
 TEST(StoreDamage, ADirectoryAtThePathIsNotAStore) {
     TempDir dir;
     ASSERT_EQ(::mkdir(dir.file("d.db").c_str(), 0700), 0);
