@@ -49,7 +49,9 @@
 //   power cut can roll back the last commits, and a client that keeps
 //   running while commits fail (disk full) lets the store fall behind. The
 //   stored state is then an older but consistent prefix: an older token
-//   gets resumed:false (session_lost); an older `last` gets a redelivery; an
+//   gets resumed:false (session_lost); an older attempt is refused as stale
+//   until the rising attempt passes the server's; an older `last` gets a
+//   redelivery; an
 //   older next_seq shows as welcome.last_seq above the stored last seq
 //   sent. The integration must treat that welcome as "store behind": start
 //   a new session (unacked messages re-sent with their ids, at-least-once),
