@@ -3,20 +3,9 @@
 #include <algorithm>
 #include <string_view>
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#endif
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/host_name_verification.hpp>
 #include <asio/ssl/verify_context.hpp>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
