@@ -40,47 +40,29 @@ std::string VerifyFailure::why() const {
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const TlsOptions& t, std::string& err) {
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    asio::error_code ec;
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression, ec);
-    ctx->set_verify_mode(t.insecure_skip_verify ? asio::ssl::verify_none : asio::ssl::verify_peer, ec);
+    asio::error_code ignored; // neither can fail on a fresh context
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression, ignored);
+    ctx->set_verify_mode(t.insecure_skip_verify ? asio::ssl::verify_none : asio::ssl::verify_peer, ignored);
+    asio::error_code ec;
+    // After each step: false, with `err` set, if it failed. A skipped step
+    // leaves `ec` clear.
+    auto ok = [&ec, &err](const std::string& what) {
+        if (ec) err = what + ": " + ec.message();
+        return !ec;
+    };
     if (!t.insecure_skip_verify) {
-        if (t.ca_file.empty() && t.ca_dir.empty()) {
-            ctx->set_default_verify_paths(ec);
-            if (ec) {
-                err = "cannot load the system CA store: " + ec.message();
-                return nullptr;
-            }
-        }
-        if (!t.ca_file.empty()) {
-            ctx->load_verify_file(t.ca_file, ec);
-            if (ec) {
-                err = "cannot load ca_file " + t.ca_file + ": " + ec.message();
-                return nullptr;
-            }
-        }
-        if (!t.ca_dir.empty()) {
-            ctx->add_verify_path(t.ca_dir, ec);
-            if (ec) {
-                err = "cannot use ca_dir " + t.ca_dir + ": " + ec.message();
-                return nullptr;
-            }
-        }
+        if (t.ca_file.empty() && t.ca_dir.empty()) ctx->set_default_verify_paths(ec);
+        if (!ok("cannot load the system CA store")) return nullptr;
+        if (!t.ca_file.empty()) ctx->load_verify_file(t.ca_file, ec);
+        if (!ok("cannot load ca_file " + t.ca_file)) return nullptr;
+        if (!t.ca_dir.empty()) ctx->add_verify_path(t.ca_dir, ec);
+        if (!ok("cannot use ca_dir " + t.ca_dir)) return nullptr;
     }
-    if (!t.cert_file.empty()) {
-        ctx->use_certificate_chain_file(t.cert_file, ec);
-        if (ec) {
-            err = "cannot load cert_file " + t.cert_file + ": " + ec.message();
-            return nullptr;
-        }
-    }
-    if (!t.key_file.empty()) {
-        ctx->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
-        if (ec) {
-            err = "cannot load key_file " + t.key_file + ": " + ec.message();
-            return nullptr;
-        }
-    }
+    if (!t.cert_file.empty()) ctx->use_certificate_chain_file(t.cert_file, ec);
+    if (!ok("cannot load cert_file " + t.cert_file)) return nullptr;
+    if (!t.key_file.empty()) ctx->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
+    if (!ok("cannot load key_file " + t.key_file)) return nullptr;
     return ctx;
 }
 
