@@ -89,36 +89,38 @@ void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
                            now);
         return;
     }
-    core::ClientFrame& frame = decoded.value();
-
-    if (std::holds_alternative<core::UnknownFrame>(frame)) {
-        ++stats_.unknown_frames; // forward compatibility: ignored, even before hello
-        return;
-    }
-    if (c->state == ConnState::awaiting_hello) {
-        if (const auto* hello = std::get_if<core::Hello>(&frame))
-            handle_hello(*c, *hello, now);
-        else
-            protocol_error(*c, "bad_frame", kCloseBadFrame, "a frame before hello", now);
-        return;
-    }
-
-    Session* s = session_of(*c);
-    if (s == nullptr) return; // cannot happen: attached connections have a session
-    if (std::holds_alternative<core::Hello>(frame)) {
-        protocol_error(*c, "bad_frame", kCloseBadFrame, "second hello", now);
-    } else if (auto* msg = std::get_if<core::ClientMsg>(&frame)) {
-        handle_msg(*c, *s, msg->seq, msg->id, msg->data_json, now);
-    } else if (const auto* ack = std::get_if<core::Ack>(&frame)) {
-        handle_ack(*c, *s, ack->seq, now);
-    } else if (std::holds_alternative<core::Bye>(frame)) {
-        // The client ends the session for good: free it, then close 1000.
-        flush_ack(*s);
-        c->session = 0;
-        s->conn = 0;
-        destroy_session(s->key);
-        close_conn(*c, kCloseNormal, "bye", now);
-    }
+    // Before hello only a hello (or an unknown frame) is legal; after it, a
+    // frame needs the connection's session (attached connections have one).
+    auto attached = [&]() -> Session* {
+        if (c->state != ConnState::awaiting_hello) return session_of(*c);
+        protocol_error(*c, "bad_frame", kCloseBadFrame, "a frame before hello", now);
+        return nullptr;
+    };
+    core::match(
+        decoded.value(),
+        [&](core::UnknownFrame&) { ++stats_.unknown_frames; }, // forward compatibility: ignored, even before hello
+        [&](core::Hello& hello) {
+            if (c->state == ConnState::awaiting_hello)
+                handle_hello(*c, hello, now);
+            else if (session_of(*c) != nullptr)
+                protocol_error(*c, "bad_frame", kCloseBadFrame, "second hello", now);
+        },
+        [&](core::ClientMsg& msg) {
+            if (Session* s = attached()) handle_msg(*c, *s, msg.seq, msg.id, msg.data_json, now);
+        },
+        [&](core::Ack& ack) {
+            if (Session* s = attached()) handle_ack(*c, *s, ack.seq, now);
+        },
+        [&](core::Bye&) {
+            Session* s = attached();
+            if (s == nullptr) return;
+            // The client ends the session for good: free it, then close 1000.
+            flush_ack(*s);
+            c->session = 0;
+            s->conn = 0;
+            destroy_session(s->key);
+            close_conn(*c, kCloseNormal, "bye", now);
+        });
 }
 
 void Hub::on_binary(ConnId conn, TimePoint now) {
