@@ -10,13 +10,7 @@
 namespace tether::chat {
 namespace {
 
-constexpr std::uint16_t kCloseNormal = 1000;
-constexpr std::uint16_t kCloseGoingAway = 1001;
-constexpr std::uint16_t kCloseProtocolError = 1002;
-constexpr std::uint16_t kCloseUnauthorized = 4001;
-constexpr std::uint16_t kCloseTokenExpired = 4002;
-constexpr std::uint16_t kCloseBadFrame = 4008;
-constexpr std::uint16_t kCloseTakenOver = 4009;
+namespace close_code = core::close_code;
 
 // A virtual-time jump (or a stalled loop) must not make a session emit an
 // unbounded burst of pushes in one call.
@@ -67,7 +61,7 @@ void Hub::on_open(ConnId conn, TimePoint now) {
     ++stats_.connections_total;
     ++stats_.connections_open;
     if (shutting_down_) {
-        close_conn(c, kCloseGoingAway, "going away", now);
+        close_conn(c, close_code::going_away, "going away", now);
         return;
     }
     rearm(c);
@@ -83,9 +77,9 @@ void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
     auto decoded = core::decode_client_frame(text, limits);
     if (!decoded) {
         if (decoded.error() == make_error_code(errc::protocol_version))
-            protocol_error(*c, "protocol_version", kCloseProtocolError, decoded.detail(), now);
+            protocol_error(*c, "protocol_version", close_code::protocol_error, decoded.detail(), now);
         else
-            protocol_error(*c, "bad_frame", kCloseBadFrame, decoded.error().message() + ": " + decoded.detail(),
+            protocol_error(*c, "bad_frame", close_code::bad_frame, decoded.error().message() + ": " + decoded.detail(),
                            now);
         return;
     }
@@ -93,7 +87,7 @@ void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
     // frame needs the connection's session (attached connections have one).
     auto attached = [&]() -> Session* {
         if (c->state != ConnState::awaiting_hello) return session_of(*c);
-        protocol_error(*c, "bad_frame", kCloseBadFrame, "a frame before hello", now);
+        protocol_error(*c, "bad_frame", close_code::bad_frame, "a frame before hello", now);
         return nullptr;
     };
     core::match(
@@ -103,7 +97,7 @@ void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
             if (c->state == ConnState::awaiting_hello)
                 handle_hello(*c, hello, now);
             else if (session_of(*c) != nullptr)
-                protocol_error(*c, "bad_frame", kCloseBadFrame, "second hello", now);
+                protocol_error(*c, "bad_frame", close_code::bad_frame, "second hello", now);
         },
         [&](core::ClientMsg& msg) {
             if (Session* s = attached()) handle_msg(*c, *s, msg.seq, msg.id, msg.data_json, now);
@@ -119,7 +113,7 @@ void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
             c->session = 0;
             s->conn = 0;
             destroy_session(s->key);
-            close_conn(*c, kCloseNormal, "bye", now);
+            close_conn(*c, close_code::normal, "bye", now);
         });
 }
 
@@ -127,7 +121,7 @@ void Hub::on_binary(ConnId conn, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state == ConnState::closing) return;
     c->last_inbound = now;
-    protocol_error(*c, "bad_frame", kCloseBadFrame, "binary frames are not allowed in tether.v1", now);
+    protocol_error(*c, "bad_frame", close_code::bad_frame, "binary frames are not allowed in tether.v1", now);
 }
 
 void Hub::on_activity(ConnId conn, TimePoint now) {
@@ -146,7 +140,7 @@ void Hub::on_closed(ConnId conn, TimePoint now) {
 
 void Hub::shutdown(TimePoint now) {
     shutting_down_ = true;
-    for (auto& [id, c] : conns_) close_conn(c, kCloseGoingAway, "going away", now);
+    for (auto& [id, c] : conns_) close_conn(c, close_code::going_away, "going away", now);
 }
 
 std::vector<Action> Hub::take_actions() {
@@ -164,14 +158,14 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
         if (hello.token && contains(options_.expired_tokens, token)) {
             ++stats_.auth_failures;
             const core::ErrorFrame err{"token_expired", std::string("token expired"), std::nullopt};
-            close_conn(c, kCloseTokenExpired, "token_expired", now, &err);
+            close_conn(c, close_code::token_expired, "token_expired", now, &err);
             return;
         }
         if (!options_.tokens.empty() && (!hello.token || !contains(options_.tokens, token))) {
             ++stats_.auth_failures;
             const core::ErrorFrame err{"unauthorized", std::string(hello.token ? "unknown token" : "token required"),
                                        std::nullopt};
-            close_conn(c, kCloseUnauthorized, "unauthorized", now, &err);
+            close_conn(c, close_code::unauthorized, "unauthorized", now, &err);
             return;
         }
     }
@@ -197,7 +191,7 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
             if (s->conn != 0) {
                 if (Conn* old = find_conn(s->conn)) {
                     ++stats_.takeovers;
-                    close_conn(*old, kCloseTakenOver, "session_taken_over", now);
+                    close_conn(*old, close_code::session_taken_over, "session_taken_over", now);
                 }
             }
             // Every msg in (r.last_seq, out_last] must still be in the buffer,
@@ -225,7 +219,7 @@ void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& 
         ++stats_.msgs_in;
         app_receive(s, id, data_json, now);
     } else {
-        protocol_error(c, "bad_frame", kCloseBadFrame,
+        protocol_error(c, "bad_frame", close_code::bad_frame,
                        "seq gap: expected " + std::to_string(s.in_last + 1) + ", got " + std::to_string(seq), now);
         return;
     }
@@ -240,7 +234,7 @@ void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& 
 
 void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
     if (seq > s.out_last) {
-        protocol_error(c, "bad_frame", kCloseBadFrame,
+        protocol_error(c, "bad_frame", close_code::bad_frame,
                        "ack " + std::to_string(seq) + " beyond last sent " + std::to_string(s.out_last), now);
         return;
     }
@@ -552,7 +546,7 @@ void Hub::disarm(std::optional<TimePoint>& armed, TimerOwner owner, std::uint64_
 void Hub::fire(Conn& c, TimePoint now) {
     if (c.state == ConnState::closing) return;
     if (c.state == ConnState::awaiting_hello && now >= c.opened + options_.hello_timeout) {
-        protocol_error(c, "bad_frame", kCloseBadFrame, "no hello in time", now);
+        protocol_error(c, "bad_frame", close_code::bad_frame, "no hello in time", now);
         return;
     }
     if (options_.heartbeat.count() > 0 && now >= c.last_inbound + 2 * options_.heartbeat) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/close_codes.hpp"
 #include "core/overloaded.hpp" // match(): how the frame variants below are handled
 
 namespace tether::core {

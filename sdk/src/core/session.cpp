@@ -335,7 +335,7 @@ void Session::finish_closing(TimePoint now) {
     timers_.stop(SessionTimer::drain);
     flush_ack(now, true);
     emit_send(encode(Bye{}));
-    actions_.emplace_back(CloseTransport{conn_, 1000, "bye"});
+    actions_.emplace_back(CloseTransport{conn_, close_code::normal, "bye"});
     bye_sent_ = true;
     heartbeat_.stop();
     timers_.set(SessionTimer::close, now + config_.close_timeout);

@@ -81,7 +81,7 @@ struct OpenTransport {
 };
 struct SendText { ConnectionId id = 0; std::string text; };
 struct SendPing { ConnectionId id = 0; };
-struct CloseTransport { ConnectionId id = 0; std::uint16_t code = 1000; std::string reason; };
+struct CloseTransport { ConnectionId id = 0; std::uint16_t code = close_code::normal; std::string reason; };
 struct AbortTransport { ConnectionId id = 0; };
 using Action = std::variant<FetchToken, OpenTransport, SendText, SendPing, CloseTransport, AbortTransport>;
 
