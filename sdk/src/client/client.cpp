@@ -298,41 +298,42 @@ private:
         input([](core::Session& s) { s.on_timeout(now()); });
     }
 
-    // Strand only. Loops because executing an action (a token fetch) can
-    // produce more output.
+    // Strand only. One round: drain the session's output under the lock,
+    // then execute and dispatch it without. Output made meanwhile (a token
+    // handed to the session by execute(), a call from a callback) waits for
+    // a pump posted behind the strand's other work, so a callback that keeps
+    // the session busy cannot hold the strand, and nothing is left behind.
     void pump() {
-        for (int round = 0; round < 1000; ++round) {
-            std::vector<core::Action> actions;
-            std::vector<core::Event> events;
-            actions.swap(spare_actions_);
-            events.swap(spare_events_);
-            std::optional<TimePoint> deadline;
-            bool terminal_now = false;
-            {
-                std::lock_guard<std::mutex> lock(mu_);
-                pump_posted_ = false;
-                while (auto a = session_.poll_action()) actions.push_back(std::move(*a));
-                while (auto e = session_.poll_event()) events.push_back(std::move(*e));
-                deadline = session_.poll_timeout();
-                terminal_now = terminal(session_.state());
-            }
-            for (auto& a : actions) execute(a);
-            rearm(deadline);
-            for (auto& e : events) {
-                if (shut_down_) break; // destroyed from a callback: not one more
-                dispatch(e);
-            }
-            actions.clear();
-            events.clear();
-            spare_actions_.swap(actions);
-            spare_events_.swap(events);
+        std::vector<core::Action> actions;
+        std::vector<core::Event> events;
+        actions.swap(spare_actions_);
+        events.swap(spare_events_);
+        std::optional<TimePoint> deadline;
+        bool terminal_now = false;
+        {
             std::lock_guard<std::mutex> lock(mu_);
-            if (terminal_now && !terminal_reported_) {
-                terminal_reported_ = true; // this round dispatched the terminal events
-                state_cv_.notify_all();
-            }
-            if (!session_.has_output()) return;
+            pump_posted_ = false;
+            while (auto a = session_.poll_action()) actions.push_back(std::move(*a));
+            while (auto e = session_.poll_event()) events.push_back(std::move(*e));
+            deadline = session_.poll_timeout();
+            terminal_now = terminal(session_.state());
         }
+        for (auto& a : actions) execute(a);
+        rearm(deadline);
+        for (auto& e : events) {
+            if (shut_down_) break; // destroyed from a callback: not one more
+            dispatch(e);
+        }
+        actions.clear();
+        events.clear();
+        spare_actions_.swap(actions);
+        spare_events_.swap(events);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (terminal_now && !terminal_reported_) {
+            terminal_reported_ = true; // this round dispatched the terminal events
+            state_cv_.notify_all();
+        }
+        schedule_pump_locked();
     }
 
     void rearm(std::optional<TimePoint> deadline) {
