@@ -39,7 +39,7 @@ Millis clamp(Millis d) { return core::clamp_duration(d); }
 
 } // namespace
 
-Hub::Hub(HubOptions options, std::function<std::string()> make_secret)
+ProtocolServer::ProtocolServer(ProtocolServerOptions options, std::function<std::string()> make_secret)
     : options_(std::move(options)), make_secret_(std::move(make_secret)) {
     options_.heartbeat = clamp(options_.heartbeat);
     options_.session_ttl = clamp(options_.session_ttl);
@@ -51,7 +51,7 @@ Hub::Hub(HubOptions options, std::function<std::string()> make_secret)
 
 // ---------------------------------------------------------------- inputs
 
-void Hub::on_open(ConnId conn, TimePoint now) {
+void ProtocolServer::on_open(ConnId conn, TimePoint now) {
     if (conn == 0 || conns_.count(conn) != 0) return;
     Conn& c = conns_[conn];
     c.id = conn;
@@ -67,7 +67,7 @@ void Hub::on_open(ConnId conn, TimePoint now) {
     rearm(c);
 }
 
-void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
+void ProtocolServer::on_text(ConnId conn, std::string_view text, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state == ConnState::closing) return;
     c->last_inbound = now;
@@ -117,18 +117,18 @@ void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
         });
 }
 
-void Hub::on_binary(ConnId conn, TimePoint now) {
+void ProtocolServer::on_binary(ConnId conn, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state == ConnState::closing) return;
     c->last_inbound = now;
     protocol_error(*c, "bad_frame", close_code::bad_frame, "binary frames are not allowed in tether.v1", now);
 }
 
-void Hub::on_activity(ConnId conn, TimePoint now) {
+void ProtocolServer::on_activity(ConnId conn, TimePoint now) {
     if (Conn* c = find_conn(conn)) c->last_inbound = now;
 }
 
-void Hub::on_closed(ConnId conn, TimePoint now) {
+void ProtocolServer::on_closed(ConnId conn, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr) return;
     if (Session* s = session_of(*c)) detach(*s, now);
@@ -138,12 +138,12 @@ void Hub::on_closed(ConnId conn, TimePoint now) {
     --stats_.connections_open;
 }
 
-void Hub::shutdown(TimePoint now) {
+void ProtocolServer::shutdown(TimePoint now) {
     shutting_down_ = true;
     for (auto& [id, c] : conns_) close_conn(c, close_code::going_away, "going away", now);
 }
 
-std::vector<Action> Hub::take_actions() {
+std::vector<Action> ProtocolServer::take_actions() {
     std::vector<Action> out;
     out.swap(actions_);
     return out;
@@ -151,7 +151,7 @@ std::vector<Action> Hub::take_actions() {
 
 // ---------------------------------------------------------------- protocol
 
-void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
+void ProtocolServer::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
     const bool auth = options_.check_hello_token && (!options_.tokens.empty() || !options_.expired_tokens.empty());
     if (auth) {
         const std::string token = hello.token.value_or(std::string{});
@@ -210,8 +210,8 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
     attach(c, create_session(now), false, 0, 0);
 }
 
-void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id, const std::string& data_json,
-                     TimePoint now) {
+void ProtocolServer::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id,
+                                const std::string& data_json, TimePoint now) {
     if (seq <= s.in_last) {
         ++stats_.msgs_in_duplicate; // not processed again, but acked again
     } else if (seq == s.in_last + 1) {
@@ -232,7 +232,7 @@ void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& 
     }
 }
 
-void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
+void ProtocolServer::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
     if (seq > s.out_last) {
         protocol_error(c, "bad_frame", close_code::bad_frame,
                        "ack " + std::to_string(seq) + " beyond last sent " + std::to_string(s.out_last), now);
@@ -246,7 +246,7 @@ void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
 // byte-identical to building and dumping a DOM, without parsing the payload
 // and serializing it again; and a top-level "room" key, if there is one,
 // appears literally as "room".
-void Hub::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint now) {
+void ProtocolServer::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint now) {
     if (options_.echo) {
         // {"echo": data, "id": id}: keys in dump order.
         std::string reply;
@@ -280,7 +280,7 @@ void Hub::app_receive(Session& s, const std::string& id, const std::string& data
 
 // ---------------------------------------------------------------- sessions
 
-Hub::Session& Hub::create_session(TimePoint now) {
+ProtocolServer::Session& ProtocolServer::create_session(TimePoint now) {
     std::string id = make_secret_();
     while (id.empty() || session_ids_.count(id) != 0) id = make_secret_();
     const SessionKey key = next_session_key_++;
@@ -294,7 +294,7 @@ Hub::Session& Hub::create_session(TimePoint now) {
     return s;
 }
 
-void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt) {
+void ProtocolServer::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt) {
     c.state = ConnState::attached;
     c.session = s.key;
     s.conn = c.id;
@@ -328,7 +328,7 @@ void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_se
     rearm(c);
 }
 
-void Hub::detach(Session& s, TimePoint now) {
+void ProtocolServer::detach(Session& s, TimePoint now) {
     held_.erase(s.conn);
     s.conn = 0;
     s.expires = now + options_.session_ttl;
@@ -338,7 +338,7 @@ void Hub::detach(Session& s, TimePoint now) {
     rearm(s);
 }
 
-void Hub::destroy_session(SessionKey key) {
+void ProtocolServer::destroy_session(SessionKey key) {
     Session* s = find_session(key);
     if (s == nullptr) return;
     for (const std::string& room : s->rooms) {
@@ -355,14 +355,14 @@ void Hub::destroy_session(SessionKey key) {
     --stats_.sessions_open;
 }
 
-void Hub::send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id,
-                          TimePoint now) {
+void ProtocolServer::send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id,
+                                     TimePoint now) {
     // As core::encode(ServerMsg): `replace` never throws on ill-formed UTF-8.
     send_server_msg_json(s, data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), id, now);
 }
 
-void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id,
-                               TimePoint now) {
+void ProtocolServer::send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id,
+                                          TimePoint now) {
     const std::uint64_t seq = ++s.out_last;
     std::string text;
     core::append_server_msg(text, seq, id ? std::optional<std::string_view>(*id) : std::nullopt, data_json);
@@ -380,7 +380,7 @@ void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std
     }
 }
 
-void Hub::feed(Session& s) {
+void ProtocolServer::feed(Session& s) {
     if (s.conn == 0) return;
     Conn* c = find_conn(s.conn);
     if (c == nullptr || c->state != ConnState::attached) return;
@@ -403,14 +403,14 @@ void Hub::feed(Session& s) {
     }
 }
 
-void Hub::on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint) {
+void ProtocolServer::on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state != ConnState::attached) return;
     c->unsent = unsent_bytes;
     if (Session* s = session_of(*c)) feed(*s);
 }
 
-void Hub::flush_ack(Session& s) {
+void ProtocolServer::flush_ack(Session& s) {
     if (s.ack_pending == 0 || s.conn == 0) return;
     send(s.conn, core::encode(core::Ack{s.in_last}));
     ++stats_.acks_out;
@@ -422,15 +422,15 @@ void Hub::flush_ack(Session& s) {
     }
 }
 
-void Hub::trim_replay(Session& s, std::uint64_t upto) {
+void ProtocolServer::trim_replay(Session& s, std::uint64_t upto) {
     while (!s.replay.empty() && s.replay.front().seq <= upto) s.replay.pop_front();
     s.sent_upto = std::max(s.sent_upto, upto); // acked means delivered: nothing left to send there
 }
 
 // ---------------------------------------------------------------- connections
 
-void Hub::close_conn(Conn& c, std::uint16_t code, const std::string& reason, TimePoint now,
-                     const core::ErrorFrame* error) {
+void ProtocolServer::close_conn(Conn& c, std::uint16_t code, const std::string& reason, TimePoint now,
+                                const core::ErrorFrame* error) {
     if (c.state == ConnState::closing) return;
     if (Session* s = session_of(c)) {
         flush_ack(*s); // acks go out before a close, and before an error frame
@@ -440,7 +440,7 @@ void Hub::close_conn(Conn& c, std::uint16_t code, const std::string& reason, Tim
     end_conn(c, Action::Kind::close, code, reason);
 }
 
-void Hub::end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::string& reason) {
+void ProtocolServer::end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::string& reason) {
     c.state = ConnState::closing;
     c.session = 0;
     disarm(c.armed, TimerOwner::conn, c.id);
@@ -452,14 +452,15 @@ void Hub::end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::str
     actions_.push_back(std::move(a));
 }
 
-void Hub::protocol_error(Conn& c, const char* code, std::uint16_t close_code, std::string message, TimePoint now) {
+void ProtocolServer::protocol_error(Conn& c, const char* code, std::uint16_t close_code, std::string message,
+                                    TimePoint now) {
     if (c.state == ConnState::closing) return;
     ++stats_.bad_frames;
     const core::ErrorFrame err{code, std::move(message), std::nullopt};
     close_conn(c, close_code, code, now, &err);
 }
 
-void Hub::send(ConnId conn, std::string text) {
+void ProtocolServer::send(ConnId conn, std::string text) {
     Action a;
     a.kind = Action::Kind::send_text;
     a.conn = conn;
@@ -467,32 +468,34 @@ void Hub::send(ConnId conn, std::string text) {
     actions_.push_back(std::move(a));
 }
 
-void Hub::terminate_conn(Conn& c, TimePoint now) {
+void ProtocolServer::terminate_conn(Conn& c, TimePoint now) {
     if (c.state == ConnState::closing) return;
     if (Session* s = session_of(c)) detach(*s, now);
     end_conn(c, Action::Kind::terminate, 0, std::string());
 }
 
-Hub::Conn* Hub::find_conn(ConnId id) {
+ProtocolServer::Conn* ProtocolServer::find_conn(ConnId id) {
     auto it = conns_.find(id);
     return it == conns_.end() ? nullptr : &it->second;
 }
 
-Hub::Session* Hub::find_session(SessionKey key) {
+ProtocolServer::Session* ProtocolServer::find_session(SessionKey key) {
     auto it = sessions_.find(key);
     return it == sessions_.end() ? nullptr : &it->second;
 }
 
-Hub::Session* Hub::session_of(Conn& c) { return c.session == 0 ? nullptr : find_session(c.session); }
+ProtocolServer::Session* ProtocolServer::session_of(Conn& c) {
+    return c.session == 0 ? nullptr : find_session(c.session);
+}
 
 // ---------------------------------------------------------------- timers
 
-std::optional<TimePoint> Hub::next_timeout() const {
+std::optional<TimePoint> ProtocolServer::next_timeout() const {
     if (timers_.empty()) return std::nullopt;
     return std::get<0>(*timers_.begin());
 }
 
-void Hub::on_timeout(TimePoint now) {
+void ProtocolServer::on_timeout(TimePoint now) {
     while (!timers_.empty() && std::get<0>(*timers_.begin()) <= now) {
         const TimerEntry entry = *timers_.begin();
         timers_.erase(timers_.begin());
@@ -509,7 +512,7 @@ void Hub::on_timeout(TimePoint now) {
     }
 }
 
-void Hub::rearm(Conn& c) {
+void ProtocolServer::rearm(Conn& c) {
     std::optional<TimePoint> want;
     if (c.state != ConnState::closing) {
         want = c.next_ping;
@@ -519,14 +522,15 @@ void Hub::rearm(Conn& c) {
     arm(c.armed, want, TimerOwner::conn, c.id);
 }
 
-void Hub::rearm(Session& s) {
+void ProtocolServer::rearm(Session& s) {
     arm(s.armed, earliest(earliest(s.expires, s.ack_due), s.next_push), TimerOwner::session, s.key);
 }
 
 // An entry that fires earlier than needed is harmless (fire() recomputes), so
 // a deadline that moved later keeps its entry: liveness moves on every inbound
 // frame and must not cost a set update each time.
-void Hub::arm(std::optional<TimePoint>& armed, std::optional<TimePoint> want, TimerOwner owner, std::uint64_t key) {
+void ProtocolServer::arm(std::optional<TimePoint>& armed, std::optional<TimePoint> want, TimerOwner owner,
+                         std::uint64_t key) {
     if (!want) {
         disarm(armed, owner, key);
         return;
@@ -537,13 +541,13 @@ void Hub::arm(std::optional<TimePoint>& armed, std::optional<TimePoint> want, Ti
     armed = want;
 }
 
-void Hub::disarm(std::optional<TimePoint>& armed, TimerOwner owner, std::uint64_t key) {
+void ProtocolServer::disarm(std::optional<TimePoint>& armed, TimerOwner owner, std::uint64_t key) {
     if (!armed) return;
     timers_.erase(TimerEntry{*armed, owner, key});
     armed.reset();
 }
 
-void Hub::fire(Conn& c, TimePoint now) {
+void ProtocolServer::fire(Conn& c, TimePoint now) {
     if (c.state == ConnState::closing) return;
     if (c.state == ConnState::awaiting_hello && now >= c.opened + options_.hello_timeout) {
         protocol_error(c, "bad_frame", close_code::bad_frame, "no hello in time", now);
@@ -565,7 +569,7 @@ void Hub::fire(Conn& c, TimePoint now) {
     rearm(c);
 }
 
-void Hub::fire(Session& s, TimePoint now) {
+void ProtocolServer::fire(Session& s, TimePoint now) {
     if (s.expires && now >= *s.expires) {
         ++stats_.sessions_expired;
         destroy_session(s.key);

@@ -11,7 +11,7 @@
 //   3. field checks. The first failure wins and its detail names the field
 //      as `<frame>.<field>`.
 //
-// Decisions on corners the protocol brief leaves open:
+// Decisions on corners docs/protocol.md leaves open:
 //   - A `type` this version knows but that belongs to the other direction
 //     ("hello"/"bye" given to decode_server_frame, "welcome"/"error" given to
 //     decode_client_frame) is errc::unexpected_frame, not UnknownFrame: a
