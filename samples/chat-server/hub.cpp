@@ -10,13 +10,7 @@
 namespace tether::chat {
 namespace {
 
-constexpr std::uint16_t kCloseNormal = 1000;
-constexpr std::uint16_t kCloseGoingAway = 1001;
-constexpr std::uint16_t kCloseProtocolError = 1002;
-constexpr std::uint16_t kCloseUnauthorized = 4001;
-constexpr std::uint16_t kCloseTokenExpired = 4002;
-constexpr std::uint16_t kCloseBadFrame = 4008;
-constexpr std::uint16_t kCloseTakenOver = 4009;
+namespace close_code = core::close_code;
 
 // A virtual-time jump (or a stalled loop) must not make a session emit an
 // unbounded burst of pushes in one call.
@@ -45,7 +39,7 @@ Millis clamp(Millis d) { return core::clamp_duration(d); }
 
 } // namespace
 
-Hub::Hub(HubOptions options, std::function<std::string()> make_secret)
+ProtocolServer::ProtocolServer(ProtocolServerOptions options, std::function<std::string()> make_secret)
     : options_(std::move(options)), make_secret_(std::move(make_secret)) {
     options_.heartbeat = clamp(options_.heartbeat);
     options_.session_ttl = clamp(options_.session_ttl);
@@ -57,7 +51,7 @@ Hub::Hub(HubOptions options, std::function<std::string()> make_secret)
 
 // ---------------------------------------------------------------- inputs
 
-void Hub::on_open(ConnId conn, TimePoint now) {
+void ProtocolServer::on_open(ConnId conn, TimePoint now) {
     if (conn == 0 || conns_.count(conn) != 0) return;
     Conn& c = conns_[conn];
     c.id = conn;
@@ -67,13 +61,13 @@ void Hub::on_open(ConnId conn, TimePoint now) {
     ++stats_.connections_total;
     ++stats_.connections_open;
     if (shutting_down_) {
-        close_conn(c, kCloseGoingAway, "going away", now);
+        close_conn(c, close_code::going_away, "going away", now);
         return;
     }
     rearm(c);
 }
 
-void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
+void ProtocolServer::on_text(ConnId conn, std::string_view text, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state == ConnState::closing) return;
     c->last_inbound = now;
@@ -83,56 +77,58 @@ void Hub::on_text(ConnId conn, std::string_view text, TimePoint now) {
     auto decoded = core::decode_client_frame(text, limits);
     if (!decoded) {
         if (decoded.error() == make_error_code(errc::protocol_version))
-            protocol_error(*c, "protocol_version", kCloseProtocolError, decoded.detail(), now);
+            protocol_error(*c, "protocol_version", close_code::protocol_error, decoded.detail(), now);
         else
-            protocol_error(*c, "bad_frame", kCloseBadFrame, decoded.error().message() + ": " + decoded.detail(),
+            protocol_error(*c, "bad_frame", close_code::bad_frame, decoded.error().message() + ": " + decoded.detail(),
                            now);
         return;
     }
-    core::ClientFrame& frame = decoded.value();
-
-    if (std::holds_alternative<core::UnknownFrame>(frame)) {
-        ++stats_.unknown_frames; // forward compatibility: ignored, even before hello
-        return;
-    }
-    if (c->state == ConnState::awaiting_hello) {
-        if (const auto* hello = std::get_if<core::Hello>(&frame))
-            handle_hello(*c, *hello, now);
-        else
-            protocol_error(*c, "bad_frame", kCloseBadFrame, "a frame before hello", now);
-        return;
-    }
-
-    Session* s = session_of(*c);
-    if (s == nullptr) return; // cannot happen: attached connections have a session
-    if (std::holds_alternative<core::Hello>(frame)) {
-        protocol_error(*c, "bad_frame", kCloseBadFrame, "second hello", now);
-    } else if (auto* msg = std::get_if<core::ClientMsg>(&frame)) {
-        handle_msg(*c, *s, msg->seq, msg->id, msg->data_json, now);
-    } else if (const auto* ack = std::get_if<core::Ack>(&frame)) {
-        handle_ack(*c, *s, ack->seq, now);
-    } else if (std::holds_alternative<core::Bye>(frame)) {
-        // The client ends the session for good: free it, then close 1000.
-        flush_ack(*s);
-        c->session = 0;
-        s->conn = 0;
-        destroy_session(s->key);
-        close_conn(*c, kCloseNormal, "bye", now);
-    }
+    // Before hello only a hello (or an unknown frame) is legal; after it, a
+    // frame needs the connection's session (attached connections have one).
+    auto attached = [&]() -> Session* {
+        if (c->state != ConnState::awaiting_hello) return session_of(*c);
+        protocol_error(*c, "bad_frame", close_code::bad_frame, "a frame before hello", now);
+        return nullptr;
+    };
+    core::match(
+        decoded.value(),
+        [&](core::UnknownFrame&) { ++stats_.unknown_frames; }, // forward compatibility: ignored, even before hello
+        [&](core::Hello& hello) {
+            if (c->state == ConnState::awaiting_hello)
+                handle_hello(*c, hello, now);
+            else if (session_of(*c) != nullptr)
+                protocol_error(*c, "bad_frame", close_code::bad_frame, "second hello", now);
+        },
+        [&](core::ClientMsg& msg) {
+            if (Session* s = attached()) handle_msg(*c, *s, msg.seq, msg.id, msg.data_json, now);
+        },
+        [&](core::Ack& ack) {
+            if (Session* s = attached()) handle_ack(*c, *s, ack.seq, now);
+        },
+        [&](core::Bye&) {
+            Session* s = attached();
+            if (s == nullptr) return;
+            // The client ends the session for good: free it, then close 1000.
+            flush_ack(*s);
+            c->session = 0;
+            s->conn = 0;
+            destroy_session(s->key);
+            close_conn(*c, close_code::normal, "bye", now);
+        });
 }
 
-void Hub::on_binary(ConnId conn, TimePoint now) {
+void ProtocolServer::on_binary(ConnId conn, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state == ConnState::closing) return;
     c->last_inbound = now;
-    protocol_error(*c, "bad_frame", kCloseBadFrame, "binary frames are not allowed in tether.v1", now);
+    protocol_error(*c, "bad_frame", close_code::bad_frame, "binary frames are not allowed in tether.v1", now);
 }
 
-void Hub::on_activity(ConnId conn, TimePoint now) {
+void ProtocolServer::on_activity(ConnId conn, TimePoint now) {
     if (Conn* c = find_conn(conn)) c->last_inbound = now;
 }
 
-void Hub::on_closed(ConnId conn, TimePoint now) {
+void ProtocolServer::on_closed(ConnId conn, TimePoint now) {
     Conn* c = find_conn(conn);
     if (c == nullptr) return;
     if (Session* s = session_of(*c)) detach(*s, now);
@@ -142,12 +138,12 @@ void Hub::on_closed(ConnId conn, TimePoint now) {
     --stats_.connections_open;
 }
 
-void Hub::shutdown(TimePoint now) {
+void ProtocolServer::shutdown(TimePoint now) {
     shutting_down_ = true;
-    for (auto& [id, c] : conns_) close_conn(c, kCloseGoingAway, "going away", now);
+    for (auto& [id, c] : conns_) close_conn(c, close_code::going_away, "going away", now);
 }
 
-std::vector<Action> Hub::take_actions() {
+std::vector<Action> ProtocolServer::take_actions() {
     std::vector<Action> out;
     out.swap(actions_);
     return out;
@@ -155,21 +151,21 @@ std::vector<Action> Hub::take_actions() {
 
 // ---------------------------------------------------------------- protocol
 
-void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
+void ProtocolServer::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
     const bool auth = options_.check_hello_token && (!options_.tokens.empty() || !options_.expired_tokens.empty());
     if (auth) {
         const std::string token = hello.token.value_or(std::string{});
         if (hello.token && contains(options_.expired_tokens, token)) {
             ++stats_.auth_failures;
             const core::ErrorFrame err{"token_expired", std::string("token expired"), std::nullopt};
-            close_conn(c, kCloseTokenExpired, "token_expired", now, &err);
+            close_conn(c, close_code::token_expired, "token_expired", now, &err);
             return;
         }
         if (!options_.tokens.empty() && (!hello.token || !contains(options_.tokens, token))) {
             ++stats_.auth_failures;
             const core::ErrorFrame err{"unauthorized", std::string(hello.token ? "unknown token" : "token required"),
                                        std::nullopt};
-            close_conn(c, kCloseUnauthorized, "unauthorized", now, &err);
+            close_conn(c, close_code::unauthorized, "unauthorized", now, &err);
             return;
         }
     }
@@ -195,7 +191,7 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
             if (s->conn != 0) {
                 if (Conn* old = find_conn(s->conn)) {
                     ++stats_.takeovers;
-                    close_conn(*old, kCloseTakenOver, "session_taken_over", now);
+                    close_conn(*old, close_code::session_taken_over, "session_taken_over", now);
                 }
             }
             // Every msg in (r.last_seq, out_last] must still be in the buffer,
@@ -214,8 +210,8 @@ void Hub::handle_hello(Conn& c, const core::Hello& hello, TimePoint now) {
     attach(c, create_session(now), false, 0, 0);
 }
 
-void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id, const std::string& data_json,
-                     TimePoint now) {
+void ProtocolServer::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id,
+                                const std::string& data_json, TimePoint now) {
     if (seq <= s.in_last) {
         ++stats_.msgs_in_duplicate; // not processed again, but acked again
     } else if (seq == s.in_last + 1) {
@@ -223,7 +219,7 @@ void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& 
         ++stats_.msgs_in;
         app_receive(s, id, data_json, now);
     } else {
-        protocol_error(c, "bad_frame", kCloseBadFrame,
+        protocol_error(c, "bad_frame", close_code::bad_frame,
                        "seq gap: expected " + std::to_string(s.in_last + 1) + ", got " + std::to_string(seq), now);
         return;
     }
@@ -236,9 +232,9 @@ void Hub::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& 
     }
 }
 
-void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
+void ProtocolServer::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
     if (seq > s.out_last) {
-        protocol_error(c, "bad_frame", kCloseBadFrame,
+        protocol_error(c, "bad_frame", close_code::bad_frame,
                        "ack " + std::to_string(seq) + " beyond last sent " + std::to_string(s.out_last), now);
         return;
     }
@@ -250,7 +246,7 @@ void Hub::handle_ack(Conn& c, Session& s, std::uint64_t seq, TimePoint now) {
 // byte-identical to building and dumping a DOM, without parsing the payload
 // and serializing it again; and a top-level "room" key, if there is one,
 // appears literally as "room".
-void Hub::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint now) {
+void ProtocolServer::app_receive(Session& s, const std::string& id, const std::string& data_json, TimePoint now) {
     if (options_.echo) {
         // {"echo": data, "id": id}: keys in dump order.
         std::string reply;
@@ -284,7 +280,7 @@ void Hub::app_receive(Session& s, const std::string& id, const std::string& data
 
 // ---------------------------------------------------------------- sessions
 
-Hub::Session& Hub::create_session(TimePoint now) {
+ProtocolServer::Session& ProtocolServer::create_session(TimePoint now) {
     std::string id = make_secret_();
     while (id.empty() || session_ids_.count(id) != 0) id = make_secret_();
     const SessionKey key = next_session_key_++;
@@ -298,7 +294,7 @@ Hub::Session& Hub::create_session(TimePoint now) {
     return s;
 }
 
-void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt) {
+void ProtocolServer::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_seq, std::uint64_t attempt) {
     c.state = ConnState::attached;
     c.session = s.key;
     s.conn = c.id;
@@ -332,7 +328,7 @@ void Hub::attach(Conn& c, Session& s, bool resumed, std::uint64_t client_last_se
     rearm(c);
 }
 
-void Hub::detach(Session& s, TimePoint now) {
+void ProtocolServer::detach(Session& s, TimePoint now) {
     held_.erase(s.conn);
     s.conn = 0;
     s.expires = now + options_.session_ttl;
@@ -342,7 +338,7 @@ void Hub::detach(Session& s, TimePoint now) {
     rearm(s);
 }
 
-void Hub::destroy_session(SessionKey key) {
+void ProtocolServer::destroy_session(SessionKey key) {
     Session* s = find_session(key);
     if (s == nullptr) return;
     for (const std::string& room : s->rooms) {
@@ -359,14 +355,14 @@ void Hub::destroy_session(SessionKey key) {
     --stats_.sessions_open;
 }
 
-void Hub::send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id,
-                          TimePoint now) {
+void ProtocolServer::send_server_msg(Session& s, const nlohmann::json& data, const std::optional<std::string>& id,
+                                     TimePoint now) {
     // As core::encode(ServerMsg): `replace` never throws on ill-formed UTF-8.
     send_server_msg_json(s, data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), id, now);
 }
 
-void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id,
-                               TimePoint now) {
+void ProtocolServer::send_server_msg_json(Session& s, std::string_view data_json, const std::optional<std::string>& id,
+                                          TimePoint now) {
     const std::uint64_t seq = ++s.out_last;
     std::string text;
     core::append_server_msg(text, seq, id ? std::optional<std::string_view>(*id) : std::nullopt, data_json);
@@ -384,7 +380,7 @@ void Hub::send_server_msg_json(Session& s, std::string_view data_json, const std
     }
 }
 
-void Hub::feed(Session& s) {
+void ProtocolServer::feed(Session& s) {
     if (s.conn == 0) return;
     Conn* c = find_conn(s.conn);
     if (c == nullptr || c->state != ConnState::attached) return;
@@ -407,14 +403,14 @@ void Hub::feed(Session& s) {
     }
 }
 
-void Hub::on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint) {
+void ProtocolServer::on_unsent(ConnId conn, std::size_t unsent_bytes, TimePoint) {
     Conn* c = find_conn(conn);
     if (c == nullptr || c->state != ConnState::attached) return;
     c->unsent = unsent_bytes;
     if (Session* s = session_of(*c)) feed(*s);
 }
 
-void Hub::flush_ack(Session& s) {
+void ProtocolServer::flush_ack(Session& s) {
     if (s.ack_pending == 0 || s.conn == 0) return;
     send(s.conn, core::encode(core::Ack{s.in_last}));
     ++stats_.acks_out;
@@ -426,15 +422,15 @@ void Hub::flush_ack(Session& s) {
     }
 }
 
-void Hub::trim_replay(Session& s, std::uint64_t upto) {
+void ProtocolServer::trim_replay(Session& s, std::uint64_t upto) {
     while (!s.replay.empty() && s.replay.front().seq <= upto) s.replay.pop_front();
     s.sent_upto = std::max(s.sent_upto, upto); // acked means delivered: nothing left to send there
 }
 
 // ---------------------------------------------------------------- connections
 
-void Hub::close_conn(Conn& c, std::uint16_t code, const std::string& reason, TimePoint now,
-                     const core::ErrorFrame* error) {
+void ProtocolServer::close_conn(Conn& c, std::uint16_t code, const std::string& reason, TimePoint now,
+                                const core::ErrorFrame* error) {
     if (c.state == ConnState::closing) return;
     if (Session* s = session_of(c)) {
         flush_ack(*s); // acks go out before a close, and before an error frame
@@ -444,7 +440,7 @@ void Hub::close_conn(Conn& c, std::uint16_t code, const std::string& reason, Tim
     end_conn(c, Action::Kind::close, code, reason);
 }
 
-void Hub::end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::string& reason) {
+void ProtocolServer::end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::string& reason) {
     c.state = ConnState::closing;
     c.session = 0;
     disarm(c.armed, TimerOwner::conn, c.id);
@@ -456,14 +452,15 @@ void Hub::end_conn(Conn& c, Action::Kind how, std::uint16_t code, const std::str
     actions_.push_back(std::move(a));
 }
 
-void Hub::protocol_error(Conn& c, const char* code, std::uint16_t close_code, std::string message, TimePoint now) {
+void ProtocolServer::protocol_error(Conn& c, const char* code, std::uint16_t close_code, std::string message,
+                                    TimePoint now) {
     if (c.state == ConnState::closing) return;
     ++stats_.bad_frames;
     const core::ErrorFrame err{code, std::move(message), std::nullopt};
     close_conn(c, close_code, code, now, &err);
 }
 
-void Hub::send(ConnId conn, std::string text) {
+void ProtocolServer::send(ConnId conn, std::string text) {
     Action a;
     a.kind = Action::Kind::send_text;
     a.conn = conn;
@@ -471,32 +468,34 @@ void Hub::send(ConnId conn, std::string text) {
     actions_.push_back(std::move(a));
 }
 
-void Hub::terminate_conn(Conn& c, TimePoint now) {
+void ProtocolServer::terminate_conn(Conn& c, TimePoint now) {
     if (c.state == ConnState::closing) return;
     if (Session* s = session_of(c)) detach(*s, now);
     end_conn(c, Action::Kind::terminate, 0, std::string());
 }
 
-Hub::Conn* Hub::find_conn(ConnId id) {
+ProtocolServer::Conn* ProtocolServer::find_conn(ConnId id) {
     auto it = conns_.find(id);
     return it == conns_.end() ? nullptr : &it->second;
 }
 
-Hub::Session* Hub::find_session(SessionKey key) {
+ProtocolServer::Session* ProtocolServer::find_session(SessionKey key) {
     auto it = sessions_.find(key);
     return it == sessions_.end() ? nullptr : &it->second;
 }
 
-Hub::Session* Hub::session_of(Conn& c) { return c.session == 0 ? nullptr : find_session(c.session); }
+ProtocolServer::Session* ProtocolServer::session_of(Conn& c) {
+    return c.session == 0 ? nullptr : find_session(c.session);
+}
 
 // ---------------------------------------------------------------- timers
 
-std::optional<TimePoint> Hub::next_timeout() const {
+std::optional<TimePoint> ProtocolServer::next_timeout() const {
     if (timers_.empty()) return std::nullopt;
     return std::get<0>(*timers_.begin());
 }
 
-void Hub::on_timeout(TimePoint now) {
+void ProtocolServer::on_timeout(TimePoint now) {
     while (!timers_.empty() && std::get<0>(*timers_.begin()) <= now) {
         const TimerEntry entry = *timers_.begin();
         timers_.erase(timers_.begin());
@@ -513,7 +512,7 @@ void Hub::on_timeout(TimePoint now) {
     }
 }
 
-void Hub::rearm(Conn& c) {
+void ProtocolServer::rearm(Conn& c) {
     std::optional<TimePoint> want;
     if (c.state != ConnState::closing) {
         want = c.next_ping;
@@ -523,14 +522,15 @@ void Hub::rearm(Conn& c) {
     arm(c.armed, want, TimerOwner::conn, c.id);
 }
 
-void Hub::rearm(Session& s) {
+void ProtocolServer::rearm(Session& s) {
     arm(s.armed, earliest(earliest(s.expires, s.ack_due), s.next_push), TimerOwner::session, s.key);
 }
 
 // An entry that fires earlier than needed is harmless (fire() recomputes), so
 // a deadline that moved later keeps its entry: liveness moves on every inbound
 // frame and must not cost a set update each time.
-void Hub::arm(std::optional<TimePoint>& armed, std::optional<TimePoint> want, TimerOwner owner, std::uint64_t key) {
+void ProtocolServer::arm(std::optional<TimePoint>& armed, std::optional<TimePoint> want, TimerOwner owner,
+                         std::uint64_t key) {
     if (!want) {
         disarm(armed, owner, key);
         return;
@@ -541,16 +541,16 @@ void Hub::arm(std::optional<TimePoint>& armed, std::optional<TimePoint> want, Ti
     armed = want;
 }
 
-void Hub::disarm(std::optional<TimePoint>& armed, TimerOwner owner, std::uint64_t key) {
+void ProtocolServer::disarm(std::optional<TimePoint>& armed, TimerOwner owner, std::uint64_t key) {
     if (!armed) return;
     timers_.erase(TimerEntry{*armed, owner, key});
     armed.reset();
 }
 
-void Hub::fire(Conn& c, TimePoint now) {
+void ProtocolServer::fire(Conn& c, TimePoint now) {
     if (c.state == ConnState::closing) return;
     if (c.state == ConnState::awaiting_hello && now >= c.opened + options_.hello_timeout) {
-        protocol_error(c, "bad_frame", kCloseBadFrame, "no hello in time", now);
+        protocol_error(c, "bad_frame", close_code::bad_frame, "no hello in time", now);
         return;
     }
     if (options_.heartbeat.count() > 0 && now >= c.last_inbound + 2 * options_.heartbeat) {
@@ -569,7 +569,7 @@ void Hub::fire(Conn& c, TimePoint now) {
     rearm(c);
 }
 
-void Hub::fire(Session& s, TimePoint now) {
+void ProtocolServer::fire(Session& s, TimePoint now) {
     if (s.expires && now >= *s.expires) {
         ++stats_.sessions_expired;
         destroy_session(s.key);

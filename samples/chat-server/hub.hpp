@@ -1,10 +1,11 @@
-// Hub: the sans-I/O server side of tether.v1 (the reference chat server's brain).
+// ProtocolServer: the sans-I/O server side of tether.v1, every connection and
+// session of the reference chat server (server.cpp is its I/O driver).
 //
 // Theory of operation
 // - The driver (server.cpp, or a test) feeds inputs: on_open / on_text /
 //   on_binary / on_activity / on_closed for connections it owns, and
-//   on_timeout() when next_timeout() has passed. Every input takes `now`; the
-//   hub never reads a clock, never does I/O, never draws its own randomness.
+//   on_timeout() when next_timeout() has passed. Every input takes `now`; it
+//   never reads a clock, never does I/O, never draws its own randomness.
 // - After each input the driver drains take_actions() in order and executes
 //   them (send, ping, close handshake, terminate), then re-arms its single
 //   timer from next_timeout().
@@ -12,10 +13,10 @@
 //   outlives its connections (resume, takeover, TTL after a drop). Each
 //   direction numbers its msgs 1, 2, 3, ... Server msgs stay in a bounded
 //   per-session replay buffer until the client acks them.
-// - A connection the hub has asked to close is "closing": further input on it
+// - A connection the server has asked to close is "closing": further input on it
 //   is ignored until the driver reports on_closed().
 //
-// Decisions (where the protocol brief leaves room)
+// Decisions (where docs/protocol.md leaves room)
 // - hello with v != 1 (the codec reports errc::protocol_version): error
 //   `protocol_version`, close 1002. Anything else malformed: error
 //   `bad_frame`, close 4008.
@@ -38,8 +39,8 @@
 //   connection is owed leave the replay buffer before it took them, the
 //   connection is dropped: its resume fails and the client gets a new session.
 //
-// Thread safety: none. A Hub is a plain value owned by one thread (the
-// server's io thread); the driver serializes every call.
+// Thread safety: none. A ProtocolServer is a plain value owned by one thread
+// (the server's io thread); the driver serializes every call.
 #pragma once
 
 #include <chrono>
@@ -67,7 +68,7 @@ using core::TimePoint;
 using Millis = std::chrono::milliseconds;
 using ConnId = std::uint64_t; // chosen by the driver; 0 is never valid
 
-struct HubOptions {
+struct ProtocolServerOptions {
     std::vector<std::string> tokens;         // non-empty: hello.token must be one of these
     std::vector<std::string> expired_tokens; // hello.token in here -> token_expired, 4002
     bool check_hello_token = true;           // false when auth happens at the upgrade
@@ -97,7 +98,7 @@ struct Action {
     std::uint16_t code = 0;
 };
 
-struct HubStats {
+struct ProtocolServerStats {
     std::uint64_t connections_total = 0;
     std::uint64_t connections_open = 0;
     std::uint64_t sessions_created = 0;
@@ -121,11 +122,11 @@ struct HubStats {
     std::uint64_t liveness_timeouts = 0;
 };
 
-class Hub {
+class ProtocolServer {
 public:
     // `make_secret` returns a fresh unguessable string; it names sessions and
     // forms resume tokens (the server seeds it from a CSPRNG, tests script it).
-    Hub(HubOptions options, std::function<std::string()> make_secret);
+    ProtocolServer(ProtocolServerOptions options, std::function<std::string()> make_secret);
 
     void on_open(ConnId conn, TimePoint now);
     void on_text(ConnId conn, std::string_view text, TimePoint now);
@@ -152,8 +153,8 @@ public:
     std::vector<Action> take_actions();
     bool has_actions() const { return !actions_.empty(); }
 
-    const HubStats& stats() const { return stats_; }
-    const HubOptions& options() const { return options_; }
+    const ProtocolServerStats& stats() const { return stats_; }
+    const ProtocolServerOptions& options() const { return options_; }
     std::size_t session_count() const { return sessions_.size(); }
     std::size_t connection_count() const { return conns_.size(); }
 
@@ -249,7 +250,7 @@ private:
     void fire(Conn& c, TimePoint now);
     void fire(Session& s, TimePoint now);
 
-    HubOptions options_;
+    ProtocolServerOptions options_;
     std::function<std::string()> make_secret_;
     std::unordered_map<ConnId, Conn> conns_;
     std::unordered_map<SessionKey, Session> sessions_;
@@ -260,7 +261,7 @@ private:
     std::vector<Action> actions_;
     SessionKey next_session_key_ = 1;
     bool shutting_down_ = false;
-    HubStats stats_;
+    ProtocolServerStats stats_;
 };
 
 } // namespace tether::chat

@@ -1,6 +1,6 @@
 // chat-server: the reference tether.v1 server (rooms or echo), used by the
 // SDK's integration tests and by tether-cli QA. This file only parses the
-// command line; server.cpp runs the sockets, hub.cpp decides.
+// command line; server.cpp runs the sockets, hub.cpp (ProtocolServer) decides.
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -51,7 +51,7 @@ The first stdout line is always "listening on <host>:<port>".
 )";
 
 std::chrono::milliseconds parse_ms(const std::string& flag, const std::string& text) {
-    // Up to a year: the hub clamps durations there anyway.
+    // Up to a year: the protocol server clamps durations there anyway.
     return std::chrono::milliseconds(parse_number<std::int64_t>(flag, text, 0, 365LL * 24 * 3600 * 1000));
 }
 
@@ -67,15 +67,16 @@ ServerOptions parse_args(int argc, char** argv) {
         else if (flag == "--path") {
             o.path = value();
             if (o.path.empty() || o.path[0] != '/') throw UsageError{"--path must start with /"};
-        } else if (flag == "--tokens") o.hub.tokens = split_list(value());
-        else if (flag == "--expired-tokens") o.hub.expired_tokens = split_list(value());
+        } else if (flag == "--tokens") o.protocol.tokens = split_list(value());
+        else if (flag == "--expired-tokens") o.protocol.expired_tokens = split_list(value());
         else if (flag == "--upgrade-auth") o.upgrade_auth = true;
-        else if (flag == "--echo") o.hub.echo = true;
-        else if (flag == "--heartbeat-ms") o.hub.heartbeat = parse_ms(flag, value());
-        else if (flag == "--session-ttl-ms") o.hub.session_ttl = parse_ms(flag, value());
+        else if (flag == "--echo") o.protocol.echo = true;
+        else if (flag == "--heartbeat-ms") o.protocol.heartbeat = parse_ms(flag, value());
+        else if (flag == "--session-ttl-ms") o.protocol.session_ttl = parse_ms(flag, value());
         else if (flag == "--replay-buffer")
-            o.hub.replay_buffer = parse_number<std::size_t>(flag, value(), 0, std::numeric_limits<std::size_t>::max());
-        else if (flag == "--push-interval-ms") o.hub.push_interval = parse_ms(flag, value());
+            o.protocol.replay_buffer =
+                parse_number<std::size_t>(flag, value(), 0, std::numeric_limits<std::size_t>::max());
+        else if (flag == "--push-interval-ms") o.protocol.push_interval = parse_ms(flag, value());
         else if (flag == "--tls-cert") o.tls_cert = value();
         else if (flag == "--tls-key") o.tls_key = value();
         else if (flag == "--reject-upgrades") o.reject_upgrades = parse_number<unsigned>(flag, value(), 0, 1000000);
@@ -85,7 +86,7 @@ ServerOptions parse_args(int argc, char** argv) {
         else if (flag == "--max-message-bytes")
             o.max_message_bytes = parse_number<std::size_t>(flag, value(), 1, std::size_t{1} << 31);
         else if (flag == "--send-window-bytes")
-            o.hub.send_window_bytes = parse_number<std::size_t>(flag, value(), 0, std::numeric_limits<std::size_t>::max());
+            o.protocol.send_window_bytes = parse_number<std::size_t>(flag, value(), 0, std::numeric_limits<std::size_t>::max());
         else if (flag == "--verbose") o.verbose = true;
         else if (flag == "--help" || flag == "-h") {
             std::cout << kUsage;
@@ -93,7 +94,7 @@ ServerOptions parse_args(int argc, char** argv) {
         } else throw UsageError{"unknown option " + flag};
     }
     if (o.tls_cert.empty() != o.tls_key.empty()) throw UsageError{"--tls-cert and --tls-key go together"};
-    if (o.upgrade_auth && o.hub.tokens.empty()) throw UsageError{"--upgrade-auth needs --tokens"};
+    if (o.upgrade_auth && o.protocol.tokens.empty()) throw UsageError{"--upgrade-auth needs --tokens"};
     return o;
 }
 

@@ -1,6 +1,6 @@
-// The websocketpp driver around Hub: translates socket events into hub inputs
-// and hub actions into websocketpp calls; all protocol decisions are the
-// hub's. Upgrade-time policy (path, Bearer auth, scripted rejections,
+// The websocketpp driver around ProtocolServer: translates socket events into
+// its inputs and its actions into websocketpp calls; all protocol decisions
+// are its own. Upgrade-time policy (path, Bearer auth, scripted rejections,
 // subprotocol) lives here because it happens before there is a connection.
 //
 // The only translation unit of chat-server that includes websocketpp/Asio
@@ -39,7 +39,7 @@ using Hdl = websocketpp::connection_hdl;
 
 constexpr auto kCloseWait = std::chrono::seconds(2);     // for clients to answer our 1001
 constexpr auto kTerminateWait = std::chrono::seconds(1); // for sockets we then drop
-constexpr auto kUnsentPoll = std::chrono::milliseconds(2); // while the hub holds msgs for a full window
+constexpr auto kUnsentPoll = std::chrono::milliseconds(2); // while the protocol server holds msgs for a full window
 
 // 128 bits from OpenSSL's CSPRNG, hex: session ids and resume tokens.
 std::string random_secret() {
@@ -61,7 +61,7 @@ std::string random_secret() {
 std::string path_of(const std::string& resource) { return resource.substr(0, resource.find('?')); }
 
 // One server for either config (plain ws or wss): owns the io_context, the
-// endpoint, the hub and the hub's single timer.
+// endpoint, the protocol server and its single timer.
 // Thread safety: none needed; run() is the only thread, and every handler and
 // timer runs on it.
 template <class Config>
@@ -71,8 +71,8 @@ public:
     using Message = typename Endpoint::message_ptr;
 
     explicit Server(const ServerOptions& options)
-        : options_(options), hub_(hub_options(options), random_secret), timer_(io_), grace_(io_), unsent_poll_(io_),
-          signals_(io_, SIGINT, SIGTERM) {
+        : options_(options), protocol_(protocol_options(options), random_secret), timer_(io_), grace_(io_),
+          unsent_poll_(io_), signals_(io_, SIGINT, SIGTERM) {
         ep_.init_asio(&io_);
         ep_.set_reuse_addr(true);
         ep_.clear_access_channels(websocketpp::log::alevel::all);
@@ -135,8 +135,8 @@ public:
     }
 
 private:
-    static HubOptions hub_options(const ServerOptions& o) {
-        HubOptions h = o.hub;
+    static ProtocolServerOptions protocol_options(const ServerOptions& o) {
+        ProtocolServerOptions h = o.protocol;
         h.max_message_bytes = o.max_message_bytes;
         if (o.upgrade_auth) h.check_hello_token = false; // authenticated at the upgrade
         return h;
@@ -175,8 +175,8 @@ private:
         static const std::string kPrefix = "Bearer ";
         if (header.compare(0, kPrefix.size(), kPrefix) != 0) return false;
         const std::string token = header.substr(kPrefix.size());
-        const auto& ok = options_.hub.tokens;
-        const auto& expired = options_.hub.expired_tokens;
+        const auto& ok = options_.protocol.tokens;
+        const auto& expired = options_.protocol.expired_tokens;
         if (std::find(expired.begin(), expired.end(), token) != expired.end()) return false;
         return ok.empty() || std::find(ok.begin(), ok.end(), token) != ok.end();
     }
@@ -193,7 +193,7 @@ private:
         }
     }
 
-    // ---- connection events -> hub
+    // ---- connection events -> protocol server
 
     void on_open(Hdl h) {
         const ConnId id = next_id_++;
@@ -205,13 +205,13 @@ private:
             ep_.get_con_from_hdl(h)->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
         }
         if (options_.verbose) std::cerr << "chat-server: conn " << id << " open\n";
-        hub_.on_open(id, Clock::now());
+        protocol_.on_open(id, Clock::now());
         pump();
     }
 
     void on_gone(Hdl h) {
         auto it = ids_.find(h);
-        if (it == ids_.end()) return; // a refused upgrade: the hub never saw it
+        if (it == ids_.end()) return; // a refused upgrade: the protocol server never saw it
         const ConnId id = it->second;
         ids_.erase(it);
         hdls_.erase(id);
@@ -224,7 +224,7 @@ private:
                           << "\", local " << con->get_local_close_code() << ")";
             std::cerr << "\n";
         }
-        hub_.on_closed(id, Clock::now());
+        protocol_.on_closed(id, Clock::now());
         pump();
         if (stopping_ && ids_.empty()) finish();
     }
@@ -233,14 +233,14 @@ private:
         const ConnId id = id_of(h);
         if (id == 0) return;
         if (m->get_opcode() == websocketpp::frame::opcode::text)
-            hub_.on_text(id, m->get_payload(), Clock::now());
+            protocol_.on_text(id, m->get_payload(), Clock::now());
         else
-            hub_.on_binary(id, Clock::now());
+            protocol_.on_binary(id, Clock::now());
         pump();
     }
 
     void activity(Hdl h) {
-        if (const ConnId id = id_of(h)) hub_.on_activity(id, Clock::now());
+        if (const ConnId id = id_of(h)) protocol_.on_activity(id, Clock::now());
     }
 
     ConnId id_of(Hdl h) const {
@@ -248,11 +248,11 @@ private:
         return it == ids_.end() ? 0 : it->second;
     }
 
-    // ---- hub actions -> websocketpp
+    // ---- protocol server actions -> websocketpp
 
     void pump() {
-        const bool windowed = hub_.options().send_window_bytes != 0;
-        std::vector<Action> actions = hub_.take_actions();
+        const bool windowed = protocol_.options().send_window_bytes != 0;
+        std::vector<Action> actions = protocol_.take_actions();
         while (!actions.empty()) {
             std::vector<ConnId> sent_to;
             for (Action& a : actions) {
@@ -260,9 +260,9 @@ private:
                     sent_to.push_back(a.conn);
                 execute(a);
             }
-            // What the transport could not write yet decides what the hub hands over next.
+            // What the transport could not write yet decides what the protocol server hands over next.
             for (ConnId id : sent_to) report_unsent(id);
-            actions = hub_.take_actions();
+            actions = protocol_.take_actions();
         }
         arm_timer();
         arm_unsent_poll();
@@ -273,19 +273,19 @@ private:
         if (it == hdls_.end()) return;
         websocketpp::lib::error_code ec;
         auto con = ep_.get_con_from_hdl(it->second, ec);
-        if (con) hub_.on_unsent(id, con->get_buffered_amount(), Clock::now());
+        if (con) protocol_.on_unsent(id, con->get_buffered_amount(), Clock::now());
     }
 
-    // websocketpp says nothing when a write completes, so while the hub holds
+    // websocketpp says nothing when a write completes, so while the protocol server holds
     // msgs back for a full window, ask the transports again every few ms.
     void arm_unsent_poll() {
-        if (unsent_poll_armed_ || hub_.held_connections().empty()) return;
+        if (unsent_poll_armed_ || protocol_.held_connections().empty()) return;
         unsent_poll_armed_ = true;
         unsent_poll_.expires_after(kUnsentPoll);
         unsent_poll_.async_wait([this](const asio::error_code& ec) {
             unsent_poll_armed_ = false;
             if (ec == asio::error::operation_aborted) return;
-            const std::vector<ConnId> held(hub_.held_connections().begin(), hub_.held_connections().end());
+            const std::vector<ConnId> held(protocol_.held_connections().begin(), protocol_.held_connections().end());
             for (ConnId id : held) report_unsent(id);
             pump();
         });
@@ -318,9 +318,9 @@ private:
         if (ec && options_.verbose) std::cerr << "chat-server: conn " << a.conn << ": " << ec.message() << "\n";
     }
 
-    // The single timer, always at the hub's earliest deadline.
+    // The single timer, always at the protocol server's earliest deadline.
     void arm_timer() {
-        const auto want = hub_.next_timeout();
+        const auto want = protocol_.next_timeout();
         if (want == timer_at_) return;
         timer_at_ = want;
         if (!want) {
@@ -331,7 +331,7 @@ private:
         timer_.async_wait([this](const asio::error_code& ec) {
             if (ec == asio::error::operation_aborted) return;
             timer_at_.reset();
-            hub_.on_timeout(Clock::now());
+            protocol_.on_timeout(Clock::now());
             pump();
         });
     }
@@ -343,7 +343,7 @@ private:
         stopping_ = true;
         websocketpp::lib::error_code ec;
         ep_.stop_listening(ec);
-        hub_.shutdown(Clock::now());
+        protocol_.shutdown(Clock::now());
         pump();
         if (ids_.empty()) {
             finish();
@@ -378,7 +378,7 @@ private:
     }
 
     void print_stats() const {
-        const HubStats& s = hub_.stats();
+        const ProtocolServerStats& s = protocol_.stats();
         std::cerr << "chat-server: stats connections=" << s.connections_total << " sessions=" << s.sessions_created
                   << " resumes=" << s.resumes << " resume_misses=" << s.resume_misses << " takeovers=" << s.takeovers
                   << " auth_failures=" << s.auth_failures << " bad_frames=" << s.bad_frames
@@ -392,7 +392,7 @@ private:
     const ServerOptions& options_;
     asio::io_context io_; // before everything that uses it
     Endpoint ep_;
-    Hub hub_;
+    ProtocolServer protocol_;
     asio::steady_timer timer_;
     asio::steady_timer grace_;
     asio::steady_timer unsent_poll_;

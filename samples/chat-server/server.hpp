@@ -1,8 +1,8 @@
 // The chat-server's I/O side: options and the entry point that runs a
-// websocketpp server around a Hub. Only server.cpp includes websocketpp/Asio.
+// websocketpp server around a ProtocolServer. Only server.cpp includes websocketpp/Asio.
 //
 // Thread safety: run_server() blocks the calling thread, which runs the single
-// io loop; everything (hub, handlers, timer) runs on it.
+// io loop; everything (protocol server, handlers, timer) runs on it.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +19,7 @@ struct ServerOptions {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080; // 0: ephemeral; the bound port is printed
     std::string path = "/ws";  // other paths answer HTTP 404
-    HubOptions hub;
+    ProtocolServerOptions protocol;
     bool upgrade_auth = false;     // check `Authorization: Bearer <token>` at the upgrade (HTTP 401)
     unsigned reject_upgrades = 0;  // answer the first N upgrades with reject_status
     int reject_status = 503;

@@ -121,11 +121,12 @@ bool same_frame(const Variant& a, const Variant& b) {
 // Strings the decoder hands out must be valid UTF-8 (the parser guarantees
 // it; a violation would mean ill-formed text reaches the application).
 bool utf8_fields(const ServerFrame& f) {
-    if (const auto* w = std::get_if<Welcome>(&f)) return is_valid_utf8(w->session) && is_valid_utf8(w->resume_token);
-    if (const auto* m = std::get_if<ServerMsg>(&f)) return !m->id || is_valid_utf8(*m->id);
-    if (const auto* e = std::get_if<ErrorFrame>(&f)) return is_valid_utf8(e->code) && (!e->message || is_valid_utf8(*e->message));
-    if (const auto* u = std::get_if<UnknownFrame>(&f)) return is_valid_utf8(u->type);
-    return true;
+    return match(
+        f, [](const Welcome& w) { return is_valid_utf8(w.session) && is_valid_utf8(w.resume_token); },
+        [](const ServerMsg& m) { return !m.id || is_valid_utf8(*m.id); },
+        [](const Ack&) { return true; },
+        [](const ErrorFrame& e) { return is_valid_utf8(e.code) && (!e.message || is_valid_utf8(*e.message)); },
+        [](const UnknownFrame& u) { return is_valid_utf8(u.type); });
 }
 
 bool frame_error(std::error_code ec) {

@@ -1,6 +1,6 @@
-// Hub (the reference server's sans-I/O core) on virtual time: client frames
-// are written as raw JSON so the wire format is checked independently of the
-// encoder; server frames are parsed with nlohmann::json.
+// ProtocolServer (the reference server's sans-I/O side) on virtual time:
+// client frames are written as raw JSON so the wire format is checked
+// independently of the encoder; server frames are parsed with nlohmann::json.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -16,19 +16,19 @@ namespace {
 
 using tether::chat::Action;
 using tether::chat::ConnId;
-using tether::chat::Hub;
-using tether::chat::HubOptions;
+using tether::chat::ProtocolServer;
+using tether::chat::ProtocolServerOptions;
 using tether::core::TimePoint;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 struct Harness {
-    explicit Harness(HubOptions options = {})
+    explicit Harness(ProtocolServerOptions options = {})
         : hub(std::move(options), [this] { return "secret-" + std::to_string(++secrets); }) {}
 
     int secrets = 0;
     TimePoint now{std::chrono::hours(1)};
-    Hub hub;
+    ProtocolServer hub;
     std::vector<Action> log; // every action, in order, since the last clear()
 
     std::vector<Action> collect() {
@@ -122,13 +122,13 @@ void expect_error_close(const std::vector<Action>& acts, ConnId c, const std::st
     EXPECT_EQ(acts.back().kind, Action::Kind::close); // nothing after the close
 }
 
-HubOptions echo_options() {
-    HubOptions o;
+ProtocolServerOptions echo_options() {
+    ProtocolServerOptions o;
     o.echo = true;
     return o;
 }
 
-TEST(Hub, NewSessionWelcome) {
+TEST(ProtocolServer, NewSessionWelcome) {
     Harness h;
     json w = h.connect(1);
     EXPECT_EQ(w.at("type"), "welcome");
@@ -143,8 +143,8 @@ TEST(Hub, NewSessionWelcome) {
     EXPECT_EQ(h.hub.session_count(), 1u);
 }
 
-TEST(Hub, WelcomeCarriesConfiguredTimers) {
-    HubOptions o;
+TEST(ProtocolServer, WelcomeCarriesConfiguredTimers) {
+    ProtocolServerOptions o;
     o.heartbeat = 2000ms;
     o.session_ttl = 5000ms;
     Harness h(o);
@@ -153,7 +153,7 @@ TEST(Hub, WelcomeCarriesConfiguredTimers) {
     EXPECT_EQ(w.at("session_ttl_ms"), 5000);
 }
 
-TEST(Hub, ResumeReplaysExactlyTheUnackedRangeAndRotatesToken) {
+TEST(ProtocolServer, ResumeReplaysExactlyTheUnackedRangeAndRotatesToken) {
     Harness h(echo_options());
     json w = h.connect(1);
     for (std::uint64_t i = 1; i <= 5; ++i) h.msg(1, i, "m" + std::to_string(i), i);
@@ -186,7 +186,7 @@ TEST(Hub, ResumeReplaysExactlyTheUnackedRangeAndRotatesToken) {
     EXPECT_NE(stale[0].at("session"), w.at("session"));
 }
 
-TEST(Hub, ResumeWithNothingToReplay) {
+TEST(ProtocolServer, ResumeWithNothingToReplay) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.msg(1, 1, "a", 1);
@@ -197,7 +197,7 @@ TEST(Hub, ResumeWithNothingToReplay) {
     EXPECT_EQ(sent[0].at("last_seq"), 1);
 }
 
-TEST(Hub, ResumeBeforeAckedRangeIsNotReplayable) {
+TEST(ProtocolServer, ResumeBeforeAckedRangeIsNotReplayable) {
     // Acks trim the buffer: a resume asking for an acked msg gets a new session.
     Harness h(echo_options());
     json w = h.connect(1);
@@ -212,7 +212,7 @@ TEST(Hub, ResumeBeforeAckedRangeIsNotReplayable) {
     EXPECT_EQ(h.hub.session_count(), 1u); // the unresumable session was freed
 }
 
-TEST(Hub, ResumeClaimingUnsentSeqGetsNewSession) {
+TEST(ProtocolServer, ResumeClaimingUnsentSeqGetsNewSession) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.closed(1);
@@ -221,7 +221,7 @@ TEST(Hub, ResumeClaimingUnsentSeqGetsNewSession) {
     EXPECT_EQ(sent[0].at("resumed"), false);
 }
 
-TEST(Hub, UnknownSessionGetsNewSession) {
+TEST(ProtocolServer, UnknownSessionGetsNewSession) {
     Harness h;
     auto acts = h.resume(1, json{{"session", "nope"}, {"resume_token", "x"}}, 0);
     auto sent = frames(acts, 1);
@@ -231,7 +231,7 @@ TEST(Hub, UnknownSessionGetsNewSession) {
     EXPECT_EQ(h.hub.stats().resume_misses, 1u);
 }
 
-TEST(Hub, WrongResumeTokenLeavesSessionAlone) {
+TEST(ProtocolServer, WrongResumeTokenLeavesSessionAlone) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.msg(1, 1, "a", 1);
@@ -249,7 +249,7 @@ TEST(Hub, WrongResumeTokenLeavesSessionAlone) {
     EXPECT_EQ(frames(h.resume(3, w, 1), 3).at(0).at("resumed"), true);
 }
 
-TEST(Hub, DuplicateIsAckedAgainNotReprocessed) {
+TEST(ProtocolServer, DuplicateIsAckedAgainNotReprocessed) {
     Harness h(echo_options());
     h.connect(1);
     auto first = h.msg(1, 1, "a", "x");
@@ -266,7 +266,7 @@ TEST(Hub, DuplicateIsAckedAgainNotReprocessed) {
     EXPECT_EQ(h.hub.stats().msgs_in_duplicate, 1u);
 }
 
-TEST(Hub, SeqGapIsBadFrame) {
+TEST(ProtocolServer, SeqGapIsBadFrame) {
     Harness h(echo_options());
     h.connect(1);
     h.msg(1, 1, "a", 1);
@@ -283,7 +283,7 @@ TEST(Hub, SeqGapIsBadFrame) {
     EXPECT_TRUE(h.msg(1, 2, "b", 2).empty());
 }
 
-TEST(Hub, ProtocolViolationsAreBadFrame) {
+TEST(ProtocolServer, ProtocolViolationsAreBadFrame) {
     const std::vector<std::string> after_hello = {
         "not json",
         "[1,2]",
@@ -311,14 +311,14 @@ TEST(Hub, ProtocolViolationsAreBadFrame) {
     expect_error_close(h.collect(), 1, "bad_frame", 4008);
 }
 
-TEST(Hub, UnsupportedVersionIsProtocolVersion) {
+TEST(ProtocolServer, UnsupportedVersionIsProtocolVersion) {
     Harness h;
     h.open(1);
     auto acts = h.text(1, R"({"type":"hello","v":2})");
     expect_error_close(acts, 1, "protocol_version", 1002);
 }
 
-TEST(Hub, UnknownTypeIsIgnored) {
+TEST(ProtocolServer, UnknownTypeIsIgnored) {
     Harness h;
     h.open(1);
     EXPECT_TRUE(h.text(1, R"({"type":"future","x":1})").empty()); // even before hello
@@ -330,7 +330,7 @@ TEST(Hub, UnknownTypeIsIgnored) {
 // The client aborted connection 2 while its resume hello (attempt 1) was in
 // flight, and resumed on connection 3 (attempt 2) with the same token. Both
 // arrival orders must leave the session with connection 3.
-TEST(Hub, StaleResumeHelloArrivingFirstIsSupersededByTheNewerAttempt) {
+TEST(ProtocolServer, StaleResumeHelloArrivingFirstIsSupersededByTheNewerAttempt) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.msg(1, 1, "a", 1);
@@ -357,7 +357,7 @@ TEST(Hub, StaleResumeHelloArrivingFirstIsSupersededByTheNewerAttempt) {
     EXPECT_EQ(frames(h.resume(5, frames(stale, 2).at(0), 1, 1), 5).at(0).at("resumed"), false);
 }
 
-TEST(Hub, StaleResumeHelloArrivingLaterIsRefusedAndLeavesTheSessionAlone) {
+TEST(ProtocolServer, StaleResumeHelloArrivingLaterIsRefusedAndLeavesTheSessionAlone) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.closed(1);
@@ -369,7 +369,7 @@ TEST(Hub, StaleResumeHelloArrivingLaterIsRefusedAndLeavesTheSessionAlone) {
     EXPECT_EQ(frames(h.msg(3, 1, "a", 1), 3, "msg").size(), 1u);
 }
 
-TEST(Hub, PreviousTokenWithoutAttemptIsNotAccepted) {
+TEST(ProtocolServer, PreviousTokenWithoutAttemptIsNotAccepted) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.closed(1);
@@ -377,7 +377,7 @@ TEST(Hub, PreviousTokenWithoutAttemptIsNotAccepted) {
     EXPECT_EQ(frames(h.resume(3, w, 0), 3).at(0).at("resumed"), false) << "older clients keep strict rotation";
 }
 
-TEST(Hub, TakeoverClosesOldConnectionWith4009) {
+TEST(ProtocolServer, TakeoverClosesOldConnectionWith4009) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.msg(1, 1, "a", 1); // ack pending on the old connection
@@ -403,8 +403,8 @@ TEST(Hub, TakeoverClosesOldConnectionWith4009) {
     EXPECT_EQ(frames(h.msg(2, 3, "c", 3), 2, "msg").size(), 1u);
 }
 
-TEST(Hub, TokenAuth) {
-    HubOptions o;
+TEST(ProtocolServer, TokenAuth) {
+    ProtocolServerOptions o;
     o.tokens = {"good", "also-good"};
     o.expired_tokens = {"old"};
     {
@@ -436,8 +436,8 @@ TEST(Hub, TokenAuth) {
     }
 }
 
-TEST(Hub, ExpiredTokensWithoutTokenList) {
-    HubOptions o;
+TEST(ProtocolServer, ExpiredTokensWithoutTokenList) {
+    ProtocolServerOptions o;
     o.expired_tokens = {"old"};
     Harness h(o);
     EXPECT_EQ(h.connect(1, "anything").at("type"), "welcome");
@@ -445,8 +445,8 @@ TEST(Hub, ExpiredTokensWithoutTokenList) {
     expect_error_close(h.text(2, R"({"type":"hello","v":1,"token":"old"})"), 2, "token_expired", 4002);
 }
 
-TEST(Hub, SessionTtlExpiry) {
-    HubOptions o;
+TEST(ProtocolServer, SessionTtlExpiry) {
+    ProtocolServerOptions o;
     o.session_ttl = 1000ms;
     Harness h(o);
     json w = h.connect(1);
@@ -464,8 +464,8 @@ TEST(Hub, SessionTtlExpiry) {
     EXPECT_EQ(sent[0].at("last_seq"), 0);
 }
 
-TEST(Hub, ConnectedSessionDoesNotExpire) {
-    HubOptions o;
+TEST(ProtocolServer, ConnectedSessionDoesNotExpire) {
+    ProtocolServerOptions o;
     o.session_ttl = 1000ms;
     o.heartbeat = 0ms; // no liveness checks in this test
     Harness h(o);
@@ -474,8 +474,8 @@ TEST(Hub, ConnectedSessionDoesNotExpire) {
     EXPECT_EQ(h.hub.session_count(), 1u);
 }
 
-TEST(Hub, ReplayBufferOverflowMakesResumeFail) {
-    HubOptions o = echo_options();
+TEST(ProtocolServer, ReplayBufferOverflowMakesResumeFail) {
+    ProtocolServerOptions o = echo_options();
     o.replay_buffer = 3;
     {
         Harness h(o);
@@ -499,7 +499,7 @@ TEST(Hub, ReplayBufferOverflowMakesResumeFail) {
     }
 }
 
-TEST(Hub, EchoReply) {
+TEST(ProtocolServer, EchoReply) {
     Harness h(echo_options());
     h.connect(1);
     auto m = frames(h.msg(1, 1, "id-1", json{{"hello", "world"}}), 1, "msg");
@@ -510,7 +510,7 @@ TEST(Hub, EchoReply) {
     EXPECT_EQ(h.hub.stats().msgs_out, 1u);
 }
 
-TEST(Hub, RoomBroadcastIncludingDisconnectedSession) {
+TEST(ProtocolServer, RoomBroadcastIncludingDisconnectedSession) {
     Harness h;
     json a = h.connect(1);
     json b = h.connect(2);
@@ -552,8 +552,8 @@ void drain_window(Harness& h, ConnId c, std::vector<std::uint64_t>& got, std::si
     }
 }
 
-TEST(Hub, SendWindowHoldsMsgsUntilTheTransportCatchesUp) {
-    HubOptions o = echo_options();
+TEST(ProtocolServer, SendWindowHoldsMsgsUntilTheTransportCatchesUp) {
+    ProtocolServerOptions o = echo_options();
     o.send_window_bytes = 200; // about 3 echo frames
     Harness h(o);
     h.connect(1);
@@ -577,8 +577,8 @@ TEST(Hub, SendWindowHoldsMsgsUntilTheTransportCatchesUp) {
     EXPECT_EQ(h.hub.stats().msgs_out, 10u);
 }
 
-TEST(Hub, ResumeReplayIsPacedByTheWindow) {
-    HubOptions o = echo_options();
+TEST(ProtocolServer, ResumeReplayIsPacedByTheWindow) {
+    ProtocolServerOptions o = echo_options();
     o.send_window_bytes = 200;
     Harness h(o);
     json w = h.connect(1);
@@ -598,8 +598,8 @@ TEST(Hub, ResumeReplayIsPacedByTheWindow) {
     EXPECT_EQ(h.hub.stats().msgs_replayed, 10u);
 }
 
-TEST(Hub, MsgsEvictedBeforeTheConnectionTookThemDropIt) {
-    HubOptions o = echo_options();
+TEST(ProtocolServer, MsgsEvictedBeforeTheConnectionTookThemDropIt) {
+    ProtocolServerOptions o = echo_options();
     o.send_window_bytes = 100; // 2 echo frames
     o.replay_buffer = 3;
     Harness h(o);
@@ -620,8 +620,8 @@ TEST(Hub, MsgsEvictedBeforeTheConnectionTookThemDropIt) {
     EXPECT_EQ(sent.at(0).at("resumed"), false);
 }
 
-TEST(Hub, SendWindowZeroMeansNoLimit) {
-    HubOptions o = echo_options();
+TEST(ProtocolServer, SendWindowZeroMeansNoLimit) {
+    ProtocolServerOptions o = echo_options();
     o.send_window_bytes = 0;
     Harness h(o);
     h.connect(1);
@@ -631,7 +631,7 @@ TEST(Hub, SendWindowZeroMeansNoLimit) {
     EXPECT_TRUE(h.hub.held_connections().empty());
 }
 
-TEST(Hub, AckBatchingByCount) {
+TEST(ProtocolServer, AckBatchingByCount) {
     Harness h(echo_options());
     h.connect(1);
     for (std::uint64_t i = 1; i <= 31; ++i) EXPECT_TRUE(frames(h.msg(1, i, "m", i), 1, "ack").empty());
@@ -642,7 +642,7 @@ TEST(Hub, AckBatchingByCount) {
     EXPECT_EQ(h.hub.stats().acks_out, 1u);
 }
 
-TEST(Hub, AckBatchingByTime) {
+TEST(ProtocolServer, AckBatchingByTime) {
     Harness h(echo_options());
     h.connect(1);
     h.msg(1, 1, "m", 1);
@@ -655,7 +655,7 @@ TEST(Hub, AckBatchingByTime) {
     EXPECT_EQ(h.now - TimePoint{std::chrono::hours(1)}, 50ms);
 }
 
-TEST(Hub, ByeFlushesAckFreesSessionAndCloses1000) {
+TEST(ProtocolServer, ByeFlushesAckFreesSessionAndCloses1000) {
     Harness h(echo_options());
     json w = h.connect(1);
     h.msg(1, 1, "m", 1);
@@ -670,8 +670,8 @@ TEST(Hub, ByeFlushesAckFreesSessionAndCloses1000) {
     EXPECT_EQ(frames(h.resume(2, w, 1), 2).at(0).at("resumed"), false);
 }
 
-TEST(Hub, PushesPerSession) {
-    HubOptions o;
+TEST(ProtocolServer, PushesPerSession) {
+    ProtocolServerOptions o;
     o.push_interval = 100ms;
     Harness h(o);
     json w = h.connect(1);
@@ -696,8 +696,8 @@ TEST(Hub, PushesPerSession) {
     EXPECT_EQ(sent[1].at("data"), (json{{"push", 3}}));
 }
 
-TEST(Hub, HeartbeatPingsAndTerminatesSilentConnection) {
-    HubOptions o;
+TEST(ProtocolServer, HeartbeatPingsAndTerminatesSilentConnection) {
+    ProtocolServerOptions o;
     o.heartbeat = 1000ms;
     o.session_ttl = 60s;
     Harness h(o);
@@ -719,8 +719,8 @@ TEST(Hub, HeartbeatPingsAndTerminatesSilentConnection) {
     EXPECT_EQ(frames(h.resume(2, w, 0), 2).at(0).at("resumed"), true);
 }
 
-TEST(Hub, HelloTimeout) {
-    HubOptions o;
+TEST(ProtocolServer, HelloTimeout) {
+    ProtocolServerOptions o;
     o.heartbeat = 0ms;
     o.hello_timeout = 500ms;
     Harness h(o);
@@ -729,7 +729,7 @@ TEST(Hub, HelloTimeout) {
     expect_error_close(h.advance(1ms), 1, "bad_frame", 4008);
 }
 
-TEST(Hub, ShutdownClosesEveryConnectionGoingAway) {
+TEST(ProtocolServer, ShutdownClosesEveryConnectionGoingAway) {
     Harness h(echo_options());
     h.connect(1);
     h.connect(2);
@@ -747,7 +747,7 @@ TEST(Hub, ShutdownClosesEveryConnectionGoingAway) {
     EXPECT_EQ(close_of(late, 3)->code, 1001);
 }
 
-TEST(Hub, ConnectionAndSessionCounters) {
+TEST(ProtocolServer, ConnectionAndSessionCounters) {
     Harness h;
     json w = h.connect(1);
     h.closed(1);

@@ -7,6 +7,18 @@
 //             session reacts as the close-code table in docs/protocol.md says).
 // Test the kind with `ec == tether::error_kind::local`.
 //
+// Three codes say "too big"; they differ in direction and in who noticed:
+//   - message_too_large: an outgoing payload over outbox.max_message_bytes,
+//     refused by send() (local: nothing was queued);
+//   - message_too_big:   an inbound WebSocket message over
+//     max_inbound_message_bytes (the SDK closes 1009), or the peer closed
+//     1009 because of one of ours; the session backs off and resumes, and
+//     fails after kOversizedRepeatsBeforeFail such closes without progress;
+//   - frame_too_large:   a frame the codec refused, over its own
+//     DecodeLimits::max_bytes or too big to decode in memory. The client sets
+//     that limit equal to the WebSocket one, so it is a second line; a server
+//     using the codec (the reference chat-server) sees it as a bad frame.
+//
 // Thread safety: everything here is immutable or pure; safe from any thread.
 #pragma once
 
@@ -20,7 +32,7 @@ enum class errc : int {
     invalid_argument = 1,    // a bad parameter or option value
     invalid_state = 2,       // the call is not legal in the current state
     outbox_full = 3,         // the outbox count or byte bound would be exceeded
-    message_too_large = 4,   // one outgoing message exceeds the size limit
+    message_too_large = 4,   // one outgoing message exceeds outbox.max_message_bytes
     invalid_json = 5,        // payload given to send() is not valid JSON
     closed = 6,              // the client/session is closed
     in_callback = 7,         // refused because it was called from an SDK callback
@@ -39,7 +51,7 @@ enum class errc : int {
     heartbeat_timeout = 109, // nothing arrived within the liveness deadline
     auth_timeout = 110,      // no welcome within the hello timeout
     proxy_error = 111,       // the HTTP CONNECT proxy refused or failed
-    message_too_big = 112,   // an inbound message exceeded the limit (1009)
+    message_too_big = 112,   // a WebSocket message over a size limit: close 1009, either side
     bad_url = 113,           // the URL cannot be parsed or has a bad scheme
 
     // -- remote: protocol violations by the peer ------------------------------
@@ -54,7 +66,7 @@ enum class errc : int {
     frame_missing_field = 208,
     frame_wrong_type = 209,   // a field has the wrong JSON type
     frame_seq_out_of_range = 210, // seq negative, fractional or >= 2^53
-    frame_too_large = 211,
+    frame_too_large = 211,    // the frame codec's size limit (or its memory) ran out
     frame_too_deep = 212,     // nesting deeper than the decoder allows
 
     // -- remote: signalled by the server ---------------------------------------

@@ -329,41 +329,42 @@ private:
         input([](core::Session& s) { s.on_timeout(now()); });
     }
 
-    // Strand only. Loops because executing an action (a token fetch) can
-    // produce more output.
+    // Strand only. One round: drain the session's output under the lock,
+    // then execute and dispatch it without. Output made meanwhile (a token
+    // handed to the session by execute(), a call from a callback) waits for
+    // a pump posted behind the strand's other work, so a callback that keeps
+    // the session busy cannot hold the strand, and nothing is left behind.
     void pump() {
-        for (int round = 0; round < 1000; ++round) {
-            std::vector<core::Action> actions;
-            std::vector<core::Event> events;
-            actions.swap(spare_actions_);
-            events.swap(spare_events_);
-            std::optional<TimePoint> deadline;
-            bool terminal_now = false;
-            {
-                std::lock_guard<std::mutex> lock(mu_);
-                pump_posted_ = false;
-                while (auto a = session_.poll_action()) actions.push_back(std::move(*a));
-                while (auto e = session_.poll_event()) events.push_back(std::move(*e));
-                deadline = session_.poll_timeout();
-                terminal_now = terminal(session_.state());
-            }
-            for (auto& a : actions) execute(a);
-            rearm(deadline);
-            for (auto& e : events) {
-                if (shut_down_) break; // destroyed from a callback: not one more
-                dispatch(e);
-            }
-            actions.clear();
-            events.clear();
-            spare_actions_.swap(actions);
-            spare_events_.swap(events);
+        std::vector<core::Action> actions;
+        std::vector<core::Event> events;
+        actions.swap(spare_actions_);
+        events.swap(spare_events_);
+        std::optional<TimePoint> deadline;
+        bool terminal_now = false;
+        {
             std::lock_guard<std::mutex> lock(mu_);
-            if (terminal_now && !terminal_reported_) {
-                terminal_reported_ = true; // this round dispatched the terminal events
-                state_cv_.notify_all();
-            }
-            if (!session_.has_output()) return;
+            pump_posted_ = false;
+            while (auto a = session_.poll_action()) actions.push_back(std::move(*a));
+            while (auto e = session_.poll_event()) events.push_back(std::move(*e));
+            deadline = session_.poll_timeout();
+            terminal_now = terminal(session_.state());
         }
+        for (auto& a : actions) execute(a);
+        rearm(deadline);
+        for (auto& e : events) {
+            if (shut_down_) break; // destroyed from a callback: not one more
+            dispatch(e);
+        }
+        actions.clear();
+        events.clear();
+        spare_actions_.swap(actions);
+        spare_events_.swap(events);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (terminal_now && !terminal_reported_) {
+            terminal_reported_ = true; // this round dispatched the terminal events
+            state_cv_.notify_all();
+        }
+        schedule_pump_locked();
     }
 
     void rearm(std::optional<TimePoint> deadline) {
@@ -380,36 +381,35 @@ private:
 
     void execute(core::Action& action) {
         if (!transport_) return;
-        if (auto* open = std::get_if<core::OpenTransport>(&action)) {
-            // open->url is SessionConfig::url, the configured URL, which
-            // validate_options parsed into url_ once.
-            transport::OpenRequest req;
-            req.url = url_;
-            req.headers = std::move(open->headers);
-            req.subprotocol = std::move(open->subprotocol);
-            transport_->open(open->id, req);
-        } else if (auto* text = std::get_if<core::SendText>(&action)) {
-            transport_->send_text(text->id, std::move(text->text));
-        } else if (auto* ping = std::get_if<core::SendPing>(&action)) {
-            transport_->ping(ping->id);
-        } else if (auto* close = std::get_if<core::CloseTransport>(&action)) {
-            transport_->close(close->id, close->code, close->reason);
-        } else if (auto* abort = std::get_if<core::AbortTransport>(&action)) {
-            transport_->abort(abort->id);
-        } else if (auto* fetch = std::get_if<core::FetchToken>(&action)) {
-            std::optional<std::string> token;
-            if (options_.token_provider && !shut_down_) {
-                try {
-                    token = options_.token_provider(fetch->refresh);
-                } catch (const std::exception& e) {
-                    log(LogLevel::error, std::string("token provider threw: ") + e.what());
-                } catch (...) {
-                    log(LogLevel::error, "token provider threw");
+        core::match(
+            action,
+            [&](core::OpenTransport& open) {
+                // open.url is SessionConfig::url, the configured URL, which
+                // validate_options parsed into url_ once.
+                transport::OpenRequest req;
+                req.url = url_;
+                req.headers = std::move(open.headers);
+                req.subprotocol = std::move(open.subprotocol);
+                transport_->open(open.id, req);
+            },
+            [&](core::SendText& text) { transport_->send_text(text.id, std::move(text.text)); },
+            [&](core::SendPing& ping) { transport_->ping(ping.id); },
+            [&](core::CloseTransport& close) { transport_->close(close.id, close.code, close.reason); },
+            [&](core::AbortTransport& abort) { transport_->abort(abort.id); },
+            [&](core::FetchToken& fetch) {
+                std::optional<std::string> token;
+                if (options_.token_provider && !shut_down_) {
+                    try {
+                        token = options_.token_provider(fetch.refresh);
+                    } catch (const std::exception& e) {
+                        log(LogLevel::error, std::string("token provider threw: ") + e.what());
+                    } catch (...) {
+                        log(LogLevel::error, "token provider threw");
+                    }
                 }
-            }
-            std::lock_guard<std::mutex> lock(mu_);
-            session_.provide_token(now(), std::move(token));
-        }
+                std::lock_guard<std::mutex> lock(mu_);
+                session_.provide_token(now(), std::move(token));
+            });
     }
 
     // Runs one application callback; an exception escaping it is a bug in
@@ -429,30 +429,32 @@ private:
 
     void dispatch(core::Event& event) {
         const Callbacks& cb = options_.callbacks;
-        if (auto* sc = std::get_if<core::StateChanged>(&event)) {
-            StateChange c{public_state(sc->from), public_state(sc->to), sc->reason, std::move(sc->detail),
-                          sc->retry_in, sc->attempt};
-            log(sc->reason && sc->to != core::State::ready ? LogLevel::warn : LogLevel::info,
-                std::string("state ") + to_string(c.from) + " -> " + to_string(c.to) +
-                    (c.reason ? " (" + c.reason.message() + (c.detail.empty() ? "" : ": " + c.detail) + ")" : ""));
-            call(cb.on_state, "on_state", c);
-        } else if (auto* m = std::get_if<core::MessageReceived>(&event)) {
-            Message msg{m->seq, std::move(m->data), std::move(m->id)};
-            call(cb.on_message, "on_message", msg);
-        } else if (auto* a = std::get_if<core::MessageAcked>(&event)) {
-            call(cb.on_acked, "on_acked", a->id);
-        } else if (auto* f = std::get_if<core::MessageFailed>(&event)) {
-            call(cb.on_failed, "on_failed", f->id, f->message_id, f->error);
-        } else if (auto* r = std::get_if<core::SessionResumed>(&event)) {
-            call(cb.on_resumed, "on_resumed", r->session);
-        } else if (auto* l = std::get_if<core::SessionLost>(&event)) {
-            SessionLostInfo info{l->previous_session, l->new_session, l->unacked};
-            log(LogLevel::warn, "session " + info.previous_session + " lost; new session " + info.new_session);
-            call(cb.on_session_lost, "on_session_lost", info);
-        } else if (auto* e = std::get_if<core::ErrorEvent>(&event)) {
-            log(LogLevel::warn, e->code.message() + (e->detail.empty() ? "" : ": " + e->detail));
-            call(cb.on_error, "on_error", e->code, e->detail);
-        }
+        core::match(
+            event,
+            [&](core::StateChanged& sc) {
+                StateChange c{public_state(sc.from), public_state(sc.to), sc.reason, std::move(sc.detail),
+                              sc.retry_in, sc.attempt};
+                log(sc.reason && sc.to != core::State::ready ? LogLevel::warn : LogLevel::info,
+                    std::string("state ") + to_string(c.from) + " -> " + to_string(c.to) +
+                        (c.reason ? " (" + c.reason.message() + (c.detail.empty() ? "" : ": " + c.detail) + ")" : ""));
+                call(cb.on_state, "on_state", c);
+            },
+            [&](core::MessageReceived& m) {
+                Message msg{m.seq, std::move(m.data), std::move(m.id)};
+                call(cb.on_message, "on_message", msg);
+            },
+            [&](core::MessageAcked& a) { call(cb.on_acked, "on_acked", a.id); },
+            [&](core::MessageFailed& f) { call(cb.on_failed, "on_failed", f.id, f.message_id, f.error); },
+            [&](core::SessionResumed& r) { call(cb.on_resumed, "on_resumed", r.session); },
+            [&](core::SessionLost& l) {
+                SessionLostInfo info{l.previous_session, l.new_session, l.unacked};
+                log(LogLevel::warn, "session " + info.previous_session + " lost; new session " + info.new_session);
+                call(cb.on_session_lost, "on_session_lost", info);
+            },
+            [&](core::ErrorEvent& e) {
+                log(LogLevel::warn, e.code.message() + (e.detail.empty() ? "" : ": " + e.detail));
+                call(cb.on_error, "on_error", e.code, e.detail);
+            });
     }
 
     LogSink make_log_sink() {

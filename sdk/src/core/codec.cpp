@@ -1,5 +1,5 @@
 // tether.v1 frame codec. See codec.hpp for the contract and
-// /work/shared/design/protocol-v1.md for the frames.
+// docs/protocol.md for the frames.
 //
 // Theory of operation (decode):
 //   1. size check, then a linear pre-scan of bracket nesting that skips JSON
@@ -11,7 +11,7 @@
 //   3. field checks. The first failure wins and its detail names the field
 //      as `<frame>.<field>`.
 //
-// Decisions on corners the protocol brief leaves open:
+// Decisions on corners docs/protocol.md leaves open:
 //   - A `type` this version knows but that belongs to the other direction
 //     ("hello"/"bye" given to decode_server_frame, "welcome"/"error" given to
 //     decode_client_frame) is errc::unexpected_frame, not UnknownFrame: a
@@ -34,6 +34,7 @@
 // ill-formed UTF-8 bytes in a struct's strings become U+FFFD.
 #include "core/codec.hpp"
 #include "core/codec_fast.hpp"
+#include "core/utf8.hpp"
 
 #include <charconv>
 #include <cstdint>
@@ -52,43 +53,6 @@ using json = nlohmann::json;
 // ---------------------------------------------------------------------------
 // UTF-8 and JSON string escaping
 
-// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
-// surrogates, <= U+10FFFF) starting at s[i], whose lead byte is >= 0x80;
-// 0 if ill-formed.
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
-    auto byte_in = [&](std::size_t k, unsigned lo, unsigned hi) {
-        if (k >= s.size()) return false;
-        const unsigned b = static_cast<unsigned char>(s[k]);
-        return b >= lo && b <= hi;
-    };
-    const unsigned c = static_cast<unsigned char>(s[i]);
-    if (c >= 0xC2 && c <= 0xDF) return byte_in(i + 1, 0x80, 0xBF) ? 2 : 0;
-    if (c == 0xE0) return byte_in(i + 1, 0xA0, 0xBF) && byte_in(i + 2, 0x80, 0xBF) ? 3 : 0;
-    if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
-        return byte_in(i + 1, 0x80, 0xBF) && byte_in(i + 2, 0x80, 0xBF) ? 3 : 0;
-    if (c == 0xED) return byte_in(i + 1, 0x80, 0x9F) && byte_in(i + 2, 0x80, 0xBF) ? 3 : 0;
-    if (c == 0xF0)
-        return byte_in(i + 1, 0x90, 0xBF) && byte_in(i + 2, 0x80, 0xBF) && byte_in(i + 3, 0x80, 0xBF) ? 4 : 0;
-    if (c >= 0xF1 && c <= 0xF3)
-        return byte_in(i + 1, 0x80, 0xBF) && byte_in(i + 2, 0x80, 0xBF) && byte_in(i + 3, 0x80, 0xBF) ? 4 : 0;
-    if (c == 0xF4)
-        return byte_in(i + 1, 0x80, 0x8F) && byte_in(i + 2, 0x80, 0xBF) && byte_in(i + 3, 0x80, 0xBF) ? 4 : 0;
-    return 0;
-}
-
-bool is_valid_utf8(std::string_view s) noexcept {
-    for (std::size_t i = 0; i < s.size();) {
-        if (static_cast<unsigned char>(s[i]) < 0x80) {
-            ++i;
-            continue;
-        }
-        const std::size_t n = utf8_sequence_length(s, i);
-        if (n == 0) return false;
-        i += n;
-    }
-    return true;
-}
-
 // Appends `s` as a quoted JSON string. Clean runs (printable ASCII and
 // well-formed UTF-8) are appended in one piece; ids are usually one run.
 void append_json_string(std::string& out, std::string_view s) {
@@ -103,7 +67,7 @@ void append_json_string(std::string& out, std::string_view s) {
             continue;
         }
         if (c >= 0x80) {
-            const std::size_t n = utf8_sequence_length(s, i);
+            const std::size_t n = utf8_sequence_length(s.data() + i, s.data() + s.size());
             if (n != 0) {
                 i += n; // stays in the clean run
                 continue;

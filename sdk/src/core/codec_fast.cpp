@@ -127,7 +127,7 @@ public:
                 continue;
             }
             if (c < 0x20) return false; // raw control character
-            const std::size_t n = utf8_length();
+            const std::size_t n = utf8_sequence_length(p_, end_);
             if (n == 0) return false;
             p_ += n;
         }
@@ -315,26 +315,6 @@ private:
         }
         default: return false;
         }
-    }
-
-    // Length of the well-formed UTF-8 sequence at the position (lead byte
-    // >= 0x80), 0 if ill-formed (RFC 3629: no overlongs, no surrogates,
-    // <= U+10FFFF).
-    std::size_t utf8_length() const noexcept {
-        auto in = [&](std::size_t k, unsigned lo, unsigned hi) {
-            if (static_cast<std::size_t>(end_ - p_) <= k) return false;
-            const auto b = static_cast<unsigned char>(p_[k]);
-            return b >= lo && b <= hi;
-        };
-        const auto c = static_cast<unsigned char>(*p_);
-        if (c >= 0xC2 && c <= 0xDF) return in(1, 0x80, 0xBF) ? 2 : 0;
-        if (c == 0xE0) return in(1, 0xA0, 0xBF) && in(2, 0x80, 0xBF) ? 3 : 0;
-        if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return in(1, 0x80, 0xBF) && in(2, 0x80, 0xBF) ? 3 : 0;
-        if (c == 0xED) return in(1, 0x80, 0x9F) && in(2, 0x80, 0xBF) ? 3 : 0;
-        if (c == 0xF0) return in(1, 0x90, 0xBF) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
-        if (c >= 0xF1 && c <= 0xF3) return in(1, 0x80, 0xBF) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
-        if (c == 0xF4) return in(1, 0x80, 0x8F) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
-        return 0;
     }
 
     const char* p_;

@@ -12,6 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/close_codes.hpp"
+#include "core/overloaded.hpp" // match(): how the frame variants below are handled
+
 namespace tether::core {
 
 inline constexpr std::uint64_t kMaxSeq = (std::uint64_t{1} << 53) - 1; // seqs are < 2^53

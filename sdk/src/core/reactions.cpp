@@ -48,23 +48,23 @@ Reaction from_close_code(const CloseInfo& info) {
     std::string what = "close " + std::to_string(c);
     if (!info.reason.empty()) what += " (" + info.reason + ")";
     switch (c) {
-    case 1000: // without our bye: the server ended the connection, not the session
-    case 1001:
-    case 1012: {
+    case close_code::normal: // without our bye: the server ended the connection, not the session
+    case close_code::going_away:
+    case close_code::service_restart: {
         Reaction r = make(Reaction::Kind::retry_soon, errc::going_away, what);
         r.report = false;
         return r;
     }
-    case 1013: return make(Reaction::Kind::retry, errc::server_busy, what);
-    case 4001: return make(Reaction::Kind::fail, errc::unauthorized, what);
-    case 4002: return make(Reaction::Kind::refresh, errc::token_expired, what);
-    case 4003: return make(Reaction::Kind::fail, errc::forbidden, what);
-    case 4009: return make(Reaction::Kind::closed, errc::session_taken_over, what);
-    case 1002:
-    case 1007:
-    case 4008: return protocol(errc::bad_frame, what);
-    case 1009: return protocol(errc::message_too_big, what);
-    case 1006: return make(Reaction::Kind::retry, errc::transport_closed, what);
+    case close_code::try_again_later: return make(Reaction::Kind::retry, errc::server_busy, what);
+    case close_code::unauthorized: return make(Reaction::Kind::fail, errc::unauthorized, what);
+    case close_code::token_expired: return make(Reaction::Kind::refresh, errc::token_expired, what);
+    case close_code::forbidden: return make(Reaction::Kind::fail, errc::forbidden, what);
+    case close_code::session_taken_over: return make(Reaction::Kind::closed, errc::session_taken_over, what);
+    case close_code::protocol_error:
+    case close_code::invalid_payload:
+    case close_code::bad_frame: return protocol(errc::bad_frame, what);
+    case close_code::message_too_big: return protocol(errc::message_too_big, what);
+    case close_code::abnormal: return make(Reaction::Kind::retry, errc::transport_closed, what);
     default: return make(Reaction::Kind::retry, errc::server_error, what); // 1011, 1014, unknown 4xxx, ...
     }
 }

@@ -166,7 +166,7 @@ std::error_code Session::close(TimePoint now, Duration drain) {
     case State::closing: return local_error(errc::invalid_state);
     case State::ready:
         set_state(now, State::closing);
-        drain_deadline_ = now + clamp_duration(drain);
+        timers_.set(SessionTimer::drain, now + clamp_duration(drain));
         if (outbox_.empty()) finish_closing(now);
         return {};
     default:
@@ -184,7 +184,7 @@ std::error_code Session::abort(TimePoint now) {
 std::error_code Session::reconnect_now(TimePoint now) {
     switch (state_) {
     case State::backoff:
-        backoff_until_.reset();
+        timers_.stop(SessionTimer::backoff);
         begin_connect(now, refresh_on_connect_);
         return {};
     case State::connecting:
@@ -192,7 +192,7 @@ std::error_code Session::reconnect_now(TimePoint now) {
     case State::ready:
         drop_connection(now, true);
         enter_backoff(now, Duration::zero(), {}, "reconnect requested by the application");
-        backoff_until_.reset();
+        timers_.stop(SessionTimer::backoff);
         begin_connect(now, false);
         return {};
     case State::idle: return local_error(errc::invalid_state);
@@ -211,7 +211,7 @@ std::error_code Session::provide_token(TimePoint now, std::optional<std::string>
     const bool was_refresh = token_refresh_pending_;
     token_refresh_pending_ = false;
     if (!token && was_refresh) {
-        connect_deadline_.reset();
+        timers_.stop(SessionTimer::connect);
         terminate(now, State::failed, make_error_code(errc::no_token),
                   "the server said token_expired and the token provider has no fresh token");
         return {};
@@ -233,13 +233,13 @@ void Session::begin_connect(TimePoint now, bool refresh_token) {
     refresh_on_connect_ = false;
     set_state(now, State::connecting);
     ++stats_.connect_attempts;
-    connect_deadline_ = now + config_.connect_timeout;
+    timers_.set(SessionTimer::connect, now + config_.connect_timeout);
     if (config_.has_token_provider) {
         awaiting_token_ = true;
         token_refresh_pending_ = refresh_token;
         actions_.emplace_back(FetchToken{refresh_token});
     } else if (refresh_token) {
-        connect_deadline_.reset();
+        timers_.stop(SessionTimer::connect);
         terminate(now, State::failed, make_error_code(errc::token_expired),
                   "the server said token_expired and there is no token provider");
     } else {
@@ -257,10 +257,7 @@ void Session::drop_connection(TimePoint now, bool abort_transport) {
     conn_ = 0;
     awaiting_token_ = false;
     token_refresh_pending_ = false;
-    connect_deadline_.reset();
-    hello_deadline_.reset();
-    close_deadline_.reset();
-    drain_deadline_.reset();
+    timers_.stop_if(ends_with_connection);
     if (state_ == State::ready || state_ == State::closing) backoff_.on_ready_ended(now);
     heartbeat_.stop();
     outbox_.on_connection_lost();
@@ -277,13 +274,13 @@ void Session::fail_all(std::error_code reason) {
 
 void Session::terminate(TimePoint now, State to, std::error_code reason, std::string detail) {
     drop_connection(now, true);
-    backoff_until_.reset();
+    timers_.stop(SessionTimer::backoff);
     fail_all(reason ? reason : make_error_code(errc::closed));
     set_state(now, to, reason, std::move(detail));
 }
 
 void Session::enter_backoff(TimePoint now, Duration delay, std::error_code reason, std::string detail) {
-    backoff_until_ = now + delay;
+    timers_.set(SessionTimer::backoff, now + delay);
     set_state(now, State::backoff, reason, std::move(detail), delay);
 }
 
@@ -341,13 +338,13 @@ void Session::protocol_violation(TimePoint now, std::error_code code, std::strin
 }
 
 void Session::finish_closing(TimePoint now) {
-    drain_deadline_.reset();
+    timers_.stop(SessionTimer::drain);
     flush_ack(now, true);
     emit_send(encode(Bye{}));
-    actions_.emplace_back(CloseTransport{conn_, 1000, "bye"});
+    actions_.emplace_back(CloseTransport{conn_, close_code::normal, "bye"});
     bye_sent_ = true;
     heartbeat_.stop();
-    close_deadline_ = now + config_.close_timeout;
+    timers_.set(SessionTimer::close, now + config_.close_timeout);
     fail_all(make_error_code(errc::closed));
 }
 
@@ -356,7 +353,7 @@ void Session::finish_closing(TimePoint now) {
 std::error_code Session::on_transport_open(TimePoint now, ConnectionId id, std::string_view subprotocol) {
     if (!is_current(id) || state_ != State::connecting || awaiting_token_) return make_error_code(errc::invalid_state);
     ++stats_.connects;
-    connect_deadline_.reset();
+    timers_.stop(SessionTimer::connect);
     if (!subprotocol.empty() && subprotocol != kSubprotocol) {
         connection_ended(now,
                          Reaction{Reaction::Kind::fail, make_error_code(errc::protocol_version),
@@ -371,7 +368,7 @@ std::error_code Session::on_transport_open(TimePoint now, ConnectionId id, std::
     resume_requested_ = !session_id_.empty();
     if (resume_requested_)
         hello.resume = ResumeRequest{session_id_, resume_token_, inbox_.last_delivered(), ++resume_attempts_};
-    hello_deadline_ = now + config_.hello_timeout;
+    timers_.set(SessionTimer::hello, now + config_.hello_timeout);
     set_state(now, State::authenticating);
     emit_send(encode(hello));
     return {};
@@ -445,29 +442,31 @@ Reaction Session::fail_if_stuck_on_oversized(Reaction r) {
 // ---- frames ------------------------------------------------------------------
 
 void Session::handle_frame(TimePoint now, ServerFrame&& frame) {
-    if (auto* w = std::get_if<Welcome>(&frame)) {
-        if (state_ != State::authenticating) {
-            protocol_violation(now, make_error_code(errc::unexpected_frame), "welcome on an established session");
-            return;
-        }
-        handle_welcome(now, std::move(*w));
-    } else if (auto* m = std::get_if<ServerMsg>(&frame)) {
-        if (state_ == State::authenticating) {
-            protocol_violation(now, make_error_code(errc::unexpected_frame), "msg before welcome");
-            return;
-        }
-        handle_msg(now, std::move(*m));
-    } else if (auto* a = std::get_if<Ack>(&frame)) {
-        if (state_ == State::authenticating) {
-            protocol_violation(now, make_error_code(errc::unexpected_frame), "ack before welcome");
-            return;
-        }
-        handle_ack(now, *a);
-    } else if (auto* e = std::get_if<ErrorFrame>(&frame)) {
-        connection_ended(now, classify_error_frame(*e), true);
-    } else {
-        ++stats_.unknown_frames;
-    }
+    match(
+        frame,
+        [&](Welcome& w) {
+            if (state_ != State::authenticating) {
+                protocol_violation(now, make_error_code(errc::unexpected_frame), "welcome on an established session");
+                return;
+            }
+            handle_welcome(now, std::move(w));
+        },
+        [&](ServerMsg& m) {
+            if (state_ == State::authenticating) {
+                protocol_violation(now, make_error_code(errc::unexpected_frame), "msg before welcome");
+                return;
+            }
+            handle_msg(now, std::move(m));
+        },
+        [&](Ack& a) {
+            if (state_ == State::authenticating) {
+                protocol_violation(now, make_error_code(errc::unexpected_frame), "ack before welcome");
+                return;
+            }
+            handle_ack(now, a);
+        },
+        [&](ErrorFrame& e) { connection_ended(now, classify_error_frame(e), true); },
+        [&](UnknownFrame&) { ++stats_.unknown_frames; });
 }
 
 void Session::handle_welcome(TimePoint now, Welcome&& w) {
@@ -480,7 +479,7 @@ void Session::handle_welcome(TimePoint now, Welcome&& w) {
                            "welcome resumed:true for a session this client did not ask to resume");
         return;
     }
-    hello_deadline_.reset();
+    timers_.stop(SessionTimer::hello);
     if (w.resumed) {
         acked_scratch_.clear();
         if (auto ec = outbox_.on_resumed(w.last_seq, acked_scratch_)) {
@@ -589,16 +588,15 @@ void Session::flush_ack(TimePoint now, bool force) {
 // ---- timers ---------------------------------------------------------------------
 
 void Session::on_timeout(TimePoint now) {
-    auto due = [now](const std::optional<TimePoint>& t) { return t && *t <= now; };
-    if (due(connect_deadline_)) {
+    if (timers_.is_expired(SessionTimer::connect, now)) {
         connection_ended(now, Reaction{Reaction::Kind::retry, make_error_code(errc::connect_timeout),
                                        "no connection within the connect timeout", std::nullopt, false, true},
                          true);
-    } else if (due(hello_deadline_)) {
+    } else if (timers_.is_expired(SessionTimer::hello, now)) {
         connection_ended(now, Reaction{Reaction::Kind::retry, make_error_code(errc::auth_timeout),
                                        "no welcome within the hello timeout", std::nullopt, false, true},
                          true);
-    } else if (due(close_deadline_)) {
+    } else if (timers_.is_expired(SessionTimer::close, now)) {
         drop_connection(now, true);
         set_state(now, State::closed);
         return;
@@ -617,31 +615,28 @@ void Session::on_timeout(TimePoint now) {
             actions_.emplace_back(SendPing{conn_});
             heartbeat_.on_ping_sent(now);
         }
-        if (due(inbox_.ack_deadline())) flush_ack(now, false);
-        if (due(drain_deadline_)) finish_closing(now);
+        if (auto ack = inbox_.ack_deadline(); ack && *ack <= now) flush_ack(now, false);
+        if (timers_.is_expired(SessionTimer::drain, now)) finish_closing(now);
     }
-    if (state_ == State::backoff && due(backoff_until_)) {
-        backoff_until_.reset();
+    if (state_ == State::backoff && timers_.is_expired(SessionTimer::backoff, now)) {
+        timers_.stop(SessionTimer::backoff);
         begin_connect(now, refresh_on_connect_);
     }
 }
 
 std::optional<TimePoint> Session::poll_timeout() const {
-    std::optional<TimePoint> next;
+    // The table needs no state check: backoff is armed only in state backoff,
+    // drain only while closing on a connection with the bye not yet sent.
+    std::optional<TimePoint> next = timers_.next();
     auto consider = [&next](const std::optional<TimePoint>& t) {
         if (t && (!next || *t < *next)) next = t;
     };
-    consider(connect_deadline_);
-    consider(hello_deadline_);
-    consider(close_deadline_);
-    if (state_ == State::backoff) consider(backoff_until_);
     if (conn_ != 0 && (state_ == State::ready || (state_ == State::closing && !bye_sent_))) {
         if (heartbeat_.active()) {
             consider(heartbeat_.next_ping());
             consider(heartbeat_.liveness_deadline());
         }
         consider(inbox_.ack_deadline());
-        consider(drain_deadline_);
     }
     return next;
 }

@@ -43,6 +43,7 @@
 #include "core/inbox.hpp"
 #include "core/outbox.hpp"
 #include "core/reactions.hpp"
+#include "core/timer_table.hpp"
 #include "tether/options.hpp"
 
 namespace tether::core {
@@ -80,7 +81,7 @@ struct OpenTransport {
 };
 struct SendText { ConnectionId id = 0; std::string text; };
 struct SendPing { ConnectionId id = 0; };
-struct CloseTransport { ConnectionId id = 0; std::uint16_t code = 1000; std::string reason; };
+struct CloseTransport { ConnectionId id = 0; std::uint16_t code = close_code::normal; std::string reason; };
 struct AbortTransport { ConnectionId id = 0; };
 using Action = std::variant<FetchToken, OpenTransport, SendText, SendPing, CloseTransport, AbortTransport>;
 
@@ -138,6 +139,31 @@ enum class PayloadCheck { validate, trusted };
 // 1009) at the same point of the session before it fails with
 // message_too_big instead of reconnecting forever.
 inline constexpr std::uint32_t kOversizedRepeatsBeforeFail = 3;
+
+// The deadlines the session itself keeps (the heartbeat and the inbox's ack
+// batching keep theirs). A new one: an enumerator here, a case in
+// ends_with_connection(), the code that arms it and a branch in on_timeout().
+enum class SessionTimer {
+    connect, // OpenTransport sent -> transport open
+    hello,   // hello sent -> welcome
+    drain,   // close() while ready -> outbox acked, then bye
+    close,   // bye sent -> transport closed
+    backoff, // the next connection attempt
+    count,
+};
+
+// Whether dropping the connection stops the timer.
+constexpr bool ends_with_connection(SessionTimer t) {
+    switch (t) {
+    case SessionTimer::connect:
+    case SessionTimer::hello:
+    case SessionTimer::drain:
+    case SessionTimer::close: return true;
+    case SessionTimer::backoff:
+    case SessionTimer::count: return false;
+    }
+    return false;
+}
 
 class Session {
 public:
@@ -253,12 +279,7 @@ private:
     MessageId next_local_id_ = 1;
     std::vector<MessageId> acked_scratch_;
 
-    // The timer table: every deadline the session can wait for.
-    std::optional<TimePoint> connect_deadline_;
-    std::optional<TimePoint> hello_deadline_;
-    std::optional<TimePoint> backoff_until_;
-    std::optional<TimePoint> drain_deadline_;
-    std::optional<TimePoint> close_deadline_;
+    TimerTable<SessionTimer> timers_;
 
     Fifo<Action> actions_;
     Fifo<Event> events_;

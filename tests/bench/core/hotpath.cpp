@@ -12,8 +12,8 @@
 //   client-send   Session::send (validated payload, generated id), the msg
 //                 frame drained as an action, a cumulative ack every 32
 //   client-recv   Session::on_text of a server msg, its event drained
-//   hub-sink      Hub::on_text of a client msg in rooms mode (acked, no reply)
-//   hub-echo      Hub::on_text of a client msg in echo mode (reply built)
+//   hub-sink      ProtocolServer::on_text of a client msg in rooms mode (acked, no reply)
+//   hub-echo      ProtocolServer::on_text of a client msg in echo mode (reply built)
 //   validate      validate_json_value of the payload
 //   decode-msg    decode_server_frame of a server msg
 #include <cstdio>
@@ -94,10 +94,10 @@ void client_recv(long n) {
 }
 
 void hub(long n, bool echo) {
-    tether::chat::HubOptions o;
+    tether::chat::ProtocolServerOptions o;
     o.echo = echo;
     int secrets = 0;
-    tether::chat::Hub hub(o, [&secrets] { return "secret" + std::to_string(++secrets); });
+    tether::chat::ProtocolServer hub(o, [&secrets] { return "secret" + std::to_string(++secrets); });
     const TimePoint now{};
     hub.on_open(1, now);
     hub.on_text(1, R"({"type":"hello","v":1})", now);
