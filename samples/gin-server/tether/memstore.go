@@ -10,7 +10,7 @@ import (
 
 // MemoryOptions bound a MemoryStore. Zero values take the defaults.
 type MemoryOptions struct {
-	ReplayMsgs  int           // server msgs kept per session (default 10000)
+	ReplayMsgs  int           // server msgs kept per session (default 10000; negative: none)
 	ReplayBytes int           // data bytes kept per session (default 64 MiB)
 	ReplayAge   time.Duration // older unacked msgs are evicted (default: no limit)
 	DedupeIDs   int           // client ids remembered per identity (default 100000)
@@ -50,8 +50,10 @@ type memMsg struct {
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore(opt MemoryOptions) *MemoryStore {
-	if opt.ReplayMsgs <= 0 {
+	if opt.ReplayMsgs == 0 {
 		opt.ReplayMsgs = 10000
+	} else if opt.ReplayMsgs < 0 {
+		opt.ReplayMsgs = 0
 	}
 	if opt.ReplayBytes <= 0 {
 		opt.ReplayBytes = 64 << 20
@@ -102,15 +104,11 @@ func (m *MemoryStore) Create(_ context.Context, n NewSession) (Record, error) {
 	return s.snapshot(), nil
 }
 
-// live returns the session unless it is missing or its TTL has run out
-// (then it is removed here; Sweep reports only those it finds itself).
+// live returns the session unless it is missing or its TTL has run out. An
+// expired session stays until Sweep removes and reports it.
 func (m *MemoryStore) live(id string) *memSession {
 	s := m.sessions[id]
-	if s == nil {
-		return nil
-	}
-	if !s.expires.IsZero() && !m.opt.Now().Before(s.expires) {
-		m.remove(s)
+	if s == nil || (!s.expires.IsZero() && !m.opt.Now().Before(s.expires)) {
 		return nil
 	}
 	return s
