@@ -548,11 +548,13 @@ func (s *Server) wake(res AppendResult) {
 		return
 	}
 	var overrun []*conn
+	var overrunIDs []string
 	s.mu.Lock()
 	for _, t := range res.Touched {
 		if c := s.attached[t.Session]; c != nil {
 			if c.owedEvicted(t.ReplayFirst) {
 				overrun = append(overrun, c)
+				overrunIDs = append(overrunIDs, t.Session)
 			}
 			c.wakeup()
 		}
@@ -561,9 +563,9 @@ func (s *Server) wake(res AppendResult) {
 	// The replay buffer is the send queue: when msgs a connection was owed
 	// leave it unsent (the peer stopped reading), the connection is dropped;
 	// its resume then fails and the client gets a new session.
-	for _, c := range overrun {
+	for i, c := range overrun {
 		s.stats.WindowOverruns.Add(1)
-		s.log.Debug("msgs owed to the connection were evicted: dropped", "session", c.sess.ID)
+		s.log.Debug("msgs owed to the connection were evicted: dropped", "session", overrunIDs[i])
 		c.terminate()
 	}
 }
