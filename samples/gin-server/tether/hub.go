@@ -240,12 +240,16 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 	if !seen {
 		effects = s.runHandler(c, f)
 	}
-	res, err := s.store.CommitInbound(ctx, Inbound{Session: c.sess.ID, Gen: c.gen, Seq: f.seq,
-		Identity: c.sess.Identity, MsgID: f.id, Effects: effects})
+	results, err := s.store.CommitInbound(ctx, []Inbound{{Session: c.sess.ID, Gen: c.gen, Seq: f.seq,
+		Identity: c.sess.Identity, MsgID: f.id, Effects: effects}})
+	if err == nil && len(results) != 1 {
+		err = fmt.Errorf("store returned %d results for 1 msg", len(results))
+	}
 	if err != nil {
 		s.storeFailed(c, "commit", err)
 		return
 	}
+	res := results[0]
 	switch res.Outcome {
 	case InboundDelivered:
 		s.stats.MsgsIn.Add(1)

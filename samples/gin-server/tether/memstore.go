@@ -190,9 +190,21 @@ func (m *MemoryStore) SeenID(_ context.Context, identity, msgID string) (bool, e
 	return w != nil && w.has(msgID, m.opt.Now(), m.opt.DedupeTTL), nil
 }
 
-func (m *MemoryStore) CommitInbound(_ context.Context, in Inbound) (InboundResult, error) {
+func (m *MemoryStore) CommitInbound(_ context.Context, batch []Inbound) ([]InboundResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	out := make([]InboundResult, 0, len(batch))
+	for _, in := range batch {
+		res, err := m.commit(in)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (m *MemoryStore) commit(in Inbound) (InboundResult, error) {
 	s, err := m.current(in.Session, in.Gen)
 	if err != nil {
 		return InboundResult{}, err

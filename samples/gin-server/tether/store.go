@@ -52,14 +52,16 @@ type Store interface {
 	// The server asks before it runs the application's handler.
 	SeenID(ctx context.Context, identity, msgID string) (bool, error)
 
-	// CommitInbound records client msg in.Seq of in.Session: only if the
-	// generation is current (ErrFenced) and in.Seq == the session's last
-	// client seq + 1 (otherwise InboundDuplicate or InboundGap, and nothing
-	// changes). If in.MsgID is already in the identity's window the seq still
-	// advances but in.Effects are dropped (InboundDuplicateID). Otherwise the
-	// id enters the window and the effects are applied, in order, in the same
-	// atomic step (InboundDelivered).
-	CommitInbound(ctx context.Context, in Inbound) (InboundResult, error)
+	// CommitInbound records client msgs, in order, one result each. For each
+	// in: only if the generation is current (ErrFenced for the whole call)
+	// and in.Seq == the session's last client seq + 1 (otherwise
+	// InboundDuplicate or InboundGap, and nothing changes). If in.MsgID is
+	// already in the identity's window the seq still advances but in.Effects
+	// are dropped (InboundDuplicateID). Otherwise the id enters the window and
+	// the effects are applied, in order, in the same atomic step
+	// (InboundDelivered). A batch lets a shared store commit several msgs
+	// (e.g. one ack batch) in one round trip; the server sends one today.
+	CommitInbound(ctx context.Context, batch []Inbound) ([]InboundResult, error)
 
 	// Append applies effects that do not come with an inbound msg
 	// (Server.Send, Server.Broadcast, pushes), in order, atomically. Effects
