@@ -206,7 +206,7 @@ func (c *conn) writePump() {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	buf := make([]byte, 0, 4096)
+	var buf []byte // grows to the largest frame written; nil while idle
 	write := func(b []byte) bool {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {

@@ -271,7 +271,10 @@ func New(cfg Config) (*Server, error) {
 	s.upgrader = websocket.Upgrader{
 		Subprotocols:     []string{Subprotocol},
 		HandshakeTimeout: 10 * time.Second,
-		CheckOrigin:      s.checkOrigin,
+		// Idle connections hold no write buffer: it returns to the pool
+		// after each message.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     s.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			http.Error(w, reason.Error(), status)
 		},
