@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -48,4 +49,24 @@ func TestGinMount(t *testing.T) {
 			t.Fatalf("echo %s", f.raw)
 		}
 	})
+}
+
+// Refuse is the admission answer for the application's own middleware:
+// Retry-After in whole seconds, rounded up.
+func TestRefuse(t *testing.T) {
+	ts := startServer(t, Config{})
+	for _, tc := range []struct {
+		status int
+		wait   time.Duration
+		after  string
+	}{{429, 1500 * time.Millisecond, "2"}, {503, time.Second, "1"}} {
+		w := httptest.NewRecorder()
+		ts.srv.Refuse(w, tc.status, tc.wait)
+		if w.Code != tc.status || w.Header().Get("Retry-After") != tc.after {
+			t.Fatalf("%d: got %d Retry-After %q", tc.status, w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+	if n := ts.srv.Stats().UpgradesRejected.Load(); n != 2 {
+		t.Fatalf("rejections %d", n)
+	}
 }
