@@ -155,12 +155,18 @@ func (c *conn) run() {
 	c.ws.Close()
 }
 
+// extendDeadline runs on the read pump (frames, pings, pongs): until the
+// welcome the hello timeout stands; then 2 x heartbeat, or none at all when
+// heartbeats are off.
 func (c *conn) extendDeadline() {
 	cfg := &c.srv.cfg
-	if !c.welcomed || cfg.Heartbeat < 0 {
-		return // the hello timeout stays; no liveness deadline without heartbeats
+	switch {
+	case !c.welcomed:
+	case cfg.Heartbeat < 0:
+		_ = c.ws.SetReadDeadline(time.Time{})
+	default:
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat))
 	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat))
 }
 
 // readFailed classifies why reading stopped.

@@ -1015,3 +1015,23 @@ func TestMetrics(t *testing.T) {
 }
 
 func nilCtx() context.Context { return context.Background() }
+
+func TestNoHeartbeatNoDeadline(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
+		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) {
+			c.Heartbeat = -1
+			c.HelloTimeout = 30 * time.Millisecond
+		})
+		c := ts.dial(nil)
+		if w := c.hello(); w.HeartbeatMs != 0 {
+			t.Fatalf("heartbeat_ms advertised with pings off: %+v", w)
+		}
+		// Well past the hello timeout: the welcome lifted it, and no liveness
+		// deadline replaces it.
+		time.Sleep(150 * time.Millisecond)
+		c.msg(1, "a", `1`)
+		if f := c.nextOf("msg"); f.Seq != 1 {
+			t.Fatalf("echo %s", f.raw)
+		}
+	})
+}
