@@ -394,22 +394,12 @@ func (x *Context) Session() SessionInfo { return x.session }
 
 // Reply sends data to the sender, carrying the client msg's id.
 func (x *Context) Reply(data interface{}) error {
-	raw, err := encodeData(data)
-	if err != nil {
-		return err
-	}
-	x.effects = append(x.effects, Effect{Kind: EffectSend, Session: x.session.ID, Data: raw, ID: x.msgID, HasID: true})
-	return nil
+	return x.addData(Effect{Kind: EffectSend, Session: x.session.ID, ID: x.msgID, HasID: true}, data)
 }
 
 // Send sends data to another session (skipped if it does not exist).
 func (x *Context) Send(sessionID string, data interface{}) error {
-	raw, err := encodeData(data)
-	if err != nil {
-		return err
-	}
-	x.effects = append(x.effects, Effect{Kind: EffectSend, Session: sessionID, Data: raw})
-	return nil
+	return x.addData(Effect{Kind: EffectSend, Session: sessionID}, data)
 }
 
 // Join adds the sender to room; membership survives resume.
@@ -425,11 +415,16 @@ func (x *Context) Leave(room string) {
 // Broadcast relays data to every member of room (the sender too, if it is
 // one), carrying the client msg's id so the sender can recognise its echo.
 func (x *Context) Broadcast(room string, data interface{}) error {
+	return x.addData(Effect{Kind: EffectBroadcast, Room: room, ID: x.msgID, HasID: true}, data)
+}
+
+func (x *Context) addData(e Effect, data interface{}) error {
 	raw, err := encodeData(data)
 	if err != nil {
 		return err
 	}
-	x.effects = append(x.effects, Effect{Kind: EffectBroadcast, Room: room, Data: raw, ID: x.msgID, HasID: true})
+	e.Data = raw
+	x.effects = append(x.effects, e)
 	return nil
 }
 

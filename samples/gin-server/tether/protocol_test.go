@@ -376,11 +376,7 @@ func TestResumedFalse(t *testing.T) {
 				if n := ts.srv.Stats().ResumeMisses.Load(); n != 1 {
 					t.Fatalf("resume misses %d", n)
 				}
-				// The new session works.
-				c2.msg(1, "z", `1`)
-				if f := c2.nextOf("msg"); f.Seq != 1 {
-					t.Fatalf("echo %s", f.raw)
-				}
+				c2.roundTrip(1) // the new session works
 			})
 		}
 	})
@@ -416,10 +412,7 @@ func TestWrongTokenLeavesSessionUntouched(t *testing.T) {
 		if fmt.Sprint(before) != fmt.Sprint(after) {
 			t.Fatalf("session changed:\n%+v\n%+v", before, after)
 		}
-		owner.msg(2, "b", `2`)
-		if f := owner.nextOf("msg"); f.Seq != 2 {
-			t.Fatalf("owner disturbed: %s", f.raw)
-		}
+		owner.roundTrip(2) // the owner is not disturbed
 		if ts.srv.Stats().Takeovers.Load() != 0 {
 			t.Fatal("takeover by a wrong token")
 		}
@@ -469,10 +462,7 @@ func TestTakeover(t *testing.T) {
 		if n := ts.srv.Stats().Takeovers.Load(); n != 1 {
 			t.Fatalf("takeovers %d", n)
 		}
-		c.msg(2, "b", `2`)
-		if f := c.nextOf("msg"); f.Seq != 2 {
-			t.Fatalf("echo %s", f.raw)
-		}
+		c.roundTrip(2)
 	})
 }
 
@@ -508,10 +498,7 @@ func TestResumeAttempt(t *testing.T) {
 			if w3 := stale.resume(w, 0, 1); w3.Resumed {
 				t.Fatalf("a stale hello took the session: %+v", w3)
 			}
-			live.msg(1, "a", `1`)
-			if f := live.nextOf("msg"); f.Seq != 1 {
-				t.Fatalf("live connection disturbed: %s", f.raw)
-			}
+			live.roundTrip(1) // the live connection is not disturbed
 		})
 		t.Run("previous token without attempt is refused", func(t *testing.T) {
 			ts := echoServer(t, newStore, MemoryOptions{}, nil)
@@ -1029,9 +1016,6 @@ func TestNoHeartbeatNoDeadline(t *testing.T) {
 		// Well past the hello timeout: the welcome lifted it, and no liveness
 		// deadline replaces it.
 		time.Sleep(150 * time.Millisecond)
-		c.msg(1, "a", `1`)
-		if f := c.nextOf("msg"); f.Seq != 1 {
-			t.Fatalf("echo %s", f.raw)
-		}
+		c.roundTrip(1)
 	})
 }

@@ -480,33 +480,32 @@ func (s *Server) Healthz(w http.ResponseWriter, _ *http.Request) {
 // Send appends a server msg to the session (its replay buffer: delivered
 // when attached, replayed on resume). ErrNotFound if there is no such session.
 func (s *Server) Send(sessionID string, data interface{}) error {
-	raw, err := encodeData(data)
-	if err != nil {
-		return err
+	res, err := s.appendData(Effect{Kind: EffectSend, Session: sessionID}, data)
+	if err == nil && len(res.Touched) == 0 {
+		err = ErrNotFound
 	}
-	res, err := s.store.Append(context.Background(), []Effect{{Kind: EffectSend, Session: sessionID, Data: raw}})
-	if err != nil {
-		return err
-	}
-	if len(res.Touched) == 0 {
-		return ErrNotFound
-	}
-	s.wake(res)
-	return nil
+	return err
 }
 
 // Broadcast appends a server msg to every member of room.
 func (s *Server) Broadcast(room string, data interface{}) error {
+	_, err := s.appendData(Effect{Kind: EffectBroadcast, Room: room}, data)
+	return err
+}
+
+// appendData encodes data into e, appends it and wakes its recipients.
+func (s *Server) appendData(e Effect, data interface{}) (AppendResult, error) {
 	raw, err := encodeData(data)
 	if err != nil {
-		return err
+		return AppendResult{}, err
 	}
-	res, err := s.store.Append(context.Background(), []Effect{{Kind: EffectBroadcast, Room: room, Data: raw}})
+	e.Data = raw
+	res, err := s.store.Append(context.Background(), []Effect{e})
 	if err != nil {
-		return err
+		return res, err
 	}
 	s.wake(res)
-	return nil
+	return res, nil
 }
 
 // Join adds the session to room; membership survives resume and ends with
