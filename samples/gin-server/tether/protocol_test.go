@@ -217,14 +217,19 @@ func TestViolationsAfterWelcome(t *testing.T) {
 	})
 }
 
+// countingEcho is EchoHandler that counts its calls.
+func countingEcho(n *atomic.Int64) Handler {
+	return func(x *Context, m Message) error {
+		n.Add(1)
+		return EchoHandler(x, m)
+	}
+}
+
 func TestDuplicateReackedNotReprocessed(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
 		var handled atomic.Int64
 		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) {
-			c.OnMessage = func(x *Context, m Message) error {
-				handled.Add(1)
-				return EchoHandler(x, m)
-			}
+			c.OnMessage = countingEcho(&handled)
 			c.AckDelay = time.Millisecond
 		})
 		c := ts.dial(nil)
@@ -732,10 +737,7 @@ func TestDedupeByID(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
 		var handled atomic.Int64
 		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) {
-			c.OnMessage = func(x *Context, m Message) error {
-				handled.Add(1)
-				return EchoHandler(x, m)
-			}
+			c.OnMessage = countingEcho(&handled)
 		})
 		hello := func(token string) *client {
 			c := ts.dial(nil)

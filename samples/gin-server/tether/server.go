@@ -290,10 +290,10 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.bgWG.Add(1)
-	go s.sweepLoop()
+	go s.tick(s.sweepInterval(), s.sweep)
 	if cfg.PushInterval > 0 {
 		s.bgWG.Add(1)
-		go s.pushLoop()
+		go s.tick(cfg.PushInterval, s.push)
 	}
 	return s, nil
 }
@@ -623,8 +623,23 @@ func (s *Server) Close() {
 	s.bgWG.Wait()
 }
 
-func (s *Server) sweepLoop() {
+// tick runs fn every interval until Close; it is one of the background
+// goroutines (bgWG).
+func (s *Server) tick(interval time.Duration, fn func()) {
 	defer s.bgWG.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}
+
+func (s *Server) sweepInterval() time.Duration {
 	every := s.cfg.SessionTTL / 4
 	if every > time.Second {
 		every = time.Second
@@ -632,57 +647,45 @@ func (s *Server) sweepLoop() {
 	if every < 10*time.Millisecond {
 		every = 10 * time.Millisecond
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			expired, err := s.store.Sweep(context.Background())
-			if err != nil {
-				s.log.Warn("sweep failed", "err", err)
-			}
-			for _, r := range expired {
-				s.stats.SessionsExpired.Add(1)
-				s.sessionEnded(r, EndExpired)
-			}
-		}
+	return every
+}
+
+// sweep ends the sessions whose TTL ran out.
+func (s *Server) sweep() {
+	expired, err := s.store.Sweep(context.Background())
+	if err != nil {
+		s.log.Warn("sweep failed", "err", err)
+	}
+	for _, r := range expired {
+		s.stats.SessionsExpired.Add(1)
+		s.sessionEnded(r, EndExpired)
 	}
 }
 
-func (s *Server) pushLoop() {
-	defer s.bgWG.Done()
-	t := time.NewTicker(s.cfg.PushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		if s.draining {
-			s.mu.Unlock()
-			continue
-		}
-		effects := make([]Effect, 0, len(s.owned))
-		for id, o := range s.owned {
-			o.pushes++
-			data := append(json.RawMessage(`{"push":`), strconv.FormatUint(o.pushes, 10)...)
-			effects = append(effects, Effect{Kind: EffectSend, Session: id, Data: append(data, '}')})
-		}
+// push sends {"push": k} to every session this instance holds (not while
+// draining: the replay must be able to run dry).
+func (s *Server) push() {
+	s.mu.Lock()
+	if s.draining {
 		s.mu.Unlock()
-		if len(effects) == 0 {
-			continue
-		}
-		res, err := s.store.Append(context.Background(), effects)
-		if err != nil {
-			s.log.Warn("push failed", "err", err)
-			continue
-		}
-		s.wake(res)
+		return
 	}
+	effects := make([]Effect, 0, len(s.owned))
+	for id, o := range s.owned {
+		o.pushes++
+		data := append(json.RawMessage(`{"push":`), strconv.FormatUint(o.pushes, 10)...)
+		effects = append(effects, Effect{Kind: EffectSend, Session: id, Data: append(data, '}')})
+	}
+	s.mu.Unlock()
+	if len(effects) == 0 {
+		return
+	}
+	res, err := s.store.Append(context.Background(), effects)
+	if err != nil {
+		s.log.Warn("push failed", "err", err)
+		return
+	}
+	s.wake(res)
 }
 
 func (s *Server) sessionEnded(r Record, why EndReason) {
