@@ -259,11 +259,15 @@ func (c *conn) writePump() {
 				c.srv.log.Debug("msgs owed to the connection were evicted: dropped", "session", session)
 				c.terminate()
 				return
+			case errors.Is(err, ErrFenced) || errors.Is(err, ErrNotFound):
+				// The session moved to another connection, perhaps on another
+				// instance (which woke us through Server.Notify), or ended.
+				c.requestClose(closeTakenOver, codeTakenOver, nil)
+				continue
 			case err != nil:
-				// Fenced or gone: the session moved on; whoever took it closes us.
-				c.mu.Lock()
-				c.attached = false
-				c.mu.Unlock()
+				c.srv.log.Warn("store failed", "op", "read", "session", session, "err", err)
+				c.requestClose(websocket.CloseInternalServerErr, "store unavailable", nil)
+				continue
 			}
 			if n := len(msgs); n > 0 {
 				// Taken: from here an eviction of these no longer overruns us.

@@ -1021,3 +1021,20 @@ func TestNoHeartbeatNoDeadline(t *testing.T) {
 		c.roundTrip(1)
 	})
 }
+
+// Another instance (here: a direct Store call) resumes the session; a
+// Notify makes this instance's stale connection find itself fenced: 4009.
+func TestTakeoverElsewhereFencesTheConnection(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
+		ts := echoServer(t, newStore, MemoryOptions{}, nil)
+		c := ts.dial(nil)
+		w := c.hello()
+		res, err := ts.srv.Store().Resume(context.Background(), ResumeRequest{ID: w.Session,
+			TokenHash: tokenHash(w.ResumeToken), NewTokenHash: tokenHash("other"), Owner: "instance-b"})
+		if err != nil || res.Outcome != ResumeOK || !res.PrevAttached || res.PrevOwner != ts.srv.cfg.InstanceID {
+			t.Fatalf("resume %+v %v", res, err)
+		}
+		ts.srv.Notify(w.Session)
+		c.expectClose(4009)
+	})
+}

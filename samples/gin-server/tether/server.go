@@ -544,6 +544,20 @@ func encodeData(data interface{}) (json.RawMessage, error) {
 	return compactJSON(append(json.RawMessage(nil), raw...)), nil
 }
 
+// Notify wakes the connections attached here to these sessions, so they
+// look at the store again: for a shared store whose other instances appended
+// msgs (or took a session over: the woken connection then finds itself
+// fenced and closes with 4009). Cheap when nothing changed.
+func (s *Server) Notify(sessionIDs ...string) {
+	s.mu.Lock()
+	for _, id := range sessionIDs {
+		if c := s.attached[id]; c != nil {
+			c.wakeup()
+		}
+	}
+	s.mu.Unlock()
+}
+
 // wake tells the attached connections of touched sessions that msgs wait.
 func (s *Server) wake(res AppendResult) {
 	if len(res.Touched) == 0 {
