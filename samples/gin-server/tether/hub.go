@@ -221,6 +221,15 @@ func (s *Server) attach(c *conn, rec Record, token string, resumed bool, clientL
 }
 
 func (s *Server) inbound(c *conn, f *clientFrame) {
+	c.mu.Lock()
+	draining := c.draining
+	c.mu.Unlock()
+	if draining {
+		// Shutdown stops taking work: not committed, not acked. The client
+		// sends it again on its next connection (protocol.md §4).
+		s.stats.DeferredByDrain.Add(1)
+		return
+	}
 	switch {
 	case f.seq <= c.c2sLast:
 		s.stats.DuplicatesBySeq.Add(1) // not processed again, acked again

@@ -937,8 +937,16 @@ func TestGracefulShutdown(t *testing.T) {
 			if resp.StatusCode != 503 {
 				t.Fatalf("healthz while draining: %d", resp.StatusCode)
 			}
+			// New work is not taken while draining: not processed, not acked.
+			c.msg(2, "b", `2`)
+			waitFor(t, "deferred", func() bool { return ts.srv.Stats().DeferredByDrain.Load() == 1 })
 			c.ack(echo.Seq)
-			c.expectClose(1012)
+			if before := c.expectClose(1012); len(before) != 0 {
+				t.Fatalf("frames after the drain began: %v", rawOf(before))
+			}
+			if ts.srv.Stats().MsgsIn.Load() != 1 {
+				t.Fatal("a msg was processed while draining")
+			}
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
