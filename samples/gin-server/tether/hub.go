@@ -240,7 +240,8 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 		return
 	}
 	ctx := context.Background()
-	seen, err := s.store.SeenID(ctx, c.sess.Identity, f.id)
+	digest := DataDigest(f.data)
+	seen, err := s.store.SeenID(ctx, c.sess.Identity, f.id, digest)
 	if err != nil {
 		s.storeFailed(c, "dedupe", err)
 		return
@@ -250,7 +251,7 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 		effects = s.runHandler(c, f)
 	}
 	results, err := s.store.CommitInbound(ctx, []Inbound{{Session: c.sess.ID, Gen: c.gen, Seq: f.seq,
-		Identity: c.sess.Identity, MsgID: f.id, Effects: effects}})
+		Identity: c.sess.Identity, MsgID: f.id, Digest: digest, Effects: effects}})
 	if err == nil && len(results) != 1 {
 		err = fmt.Errorf("store returned %d results for 1 msg", len(results))
 	}

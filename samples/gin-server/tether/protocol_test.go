@@ -756,13 +756,19 @@ func TestDedupeByID(t *testing.T) {
 		if f := a2.nextOf("msg"); f.ID == nil || *f.ID != "id-2" {
 			t.Fatalf("first reply %s: the duplicate id was processed again", f.raw)
 		}
+		// The same id with other data is new content (tether-chat's resync
+		// copies), not a retry: processed.
+		a2.msg(3, "id-1", `{"resync":true}`)
+		if f := a2.nextOf("msg"); f.ID == nil || *f.ID != "id-1" {
+			t.Fatalf("reply %s", f.raw)
+		}
 		// Another identity has its own window.
 		b := hello("bob")
 		b.msg(1, "id-1", `1`)
 		if f := b.nextOf("msg"); f.ID == nil || *f.ID != "id-1" {
 			t.Fatalf("reply %s", f.raw)
 		}
-		if handled.Load() != 3 || ts.srv.Stats().DuplicatesByID.Load() != 1 {
+		if handled.Load() != 4 || ts.srv.Stats().DuplicatesByID.Load() != 1 {
 			t.Fatalf("handled %d, duplicates by id %d", handled.Load(), ts.srv.Stats().DuplicatesByID.Load())
 		}
 	})

@@ -87,7 +87,7 @@ func TestStoreContract(t *testing.T) {
 			if err != nil || res.Outcome != InboundDelivered || res.C2SLast != 1 || len(res.Applied.Touched) != 2 {
 				t.Fatalf("commit %+v %v", res, err)
 			}
-			if seen, _ := st.SeenID(ctx, "who", "m"); !seen {
+			if seen, _ := st.SeenID(ctx, "who", "m", 0); !seen {
 				t.Fatal("id not recorded")
 			}
 			// The same id again: the seq advances, the effects do not apply.
@@ -97,14 +97,23 @@ func TestStoreContract(t *testing.T) {
 			if res.Outcome != InboundDuplicateID || got.C2SLast != 2 || got.S2CLast != 1 {
 				t.Fatalf("duplicate id %+v, record %+v", res, got)
 			}
+			// The same id with other data is new content, not a retry.
+			if seen, _ := st.SeenID(ctx, "who", "m", 7); seen {
+				t.Fatal("other data counted as a duplicate")
+			}
+			res, _ = commitOne(st, Inbound{Session: "s", Gen: r.Generation, Seq: 3, Identity: "who", MsgID: "m", Digest: 7,
+				Effects: []Effect{send("s", `3`)}})
+			if res.Outcome != InboundDelivered {
+				t.Fatalf("same id, other data: %+v", res)
+			}
 			// Duplicate seq and gap change nothing.
-			for seq, want := range map[uint64]InboundOutcome{2: InboundDuplicate, 4: InboundGap} {
+			for seq, want := range map[uint64]InboundOutcome{3: InboundDuplicate, 5: InboundGap} {
 				res, _ := commitOne(st, Inbound{Session: "s", Gen: r.Generation, Seq: seq, MsgID: "new", Effects: []Effect{send("s", `3`)}})
-				if res.Outcome != want || res.C2SLast != 2 {
+				if res.Outcome != want || res.C2SLast != 3 {
 					t.Fatalf("seq %d: %+v", seq, res)
 				}
 			}
-			if got, _ := st.Get(ctx, "s"); got.S2CLast != 1 || fmt.Sprint(got.Rooms) != "[r]" {
+			if got, _ := st.Get(ctx, "s"); got.S2CLast != 2 || fmt.Sprint(got.Rooms) != "[r]" {
 				t.Fatalf("record %+v", got)
 			}
 		})
@@ -188,12 +197,12 @@ func TestStoreContract(t *testing.T) {
 				_, _ = commitOne(st, Inbound{Session: "s", Gen: r.Generation, Seq: uint64(i + 1), Identity: "who", MsgID: id})
 			}
 			for id, want := range map[string]bool{"a": false, "b": true, "c": true} {
-				if seen, _ := st.SeenID(ctx, "who", id); seen != want {
+				if seen, _ := st.SeenID(ctx, "who", id, 0); seen != want {
 					t.Fatalf("%s seen %v", id, seen)
 				}
 			}
 			clk.Advance(time.Minute)
-			if seen, _ := st.SeenID(ctx, "who", "c"); seen {
+			if seen, _ := st.SeenID(ctx, "who", "c", 0); seen {
 				t.Fatal("an id outlived its TTL")
 			}
 		})
