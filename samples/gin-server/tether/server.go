@@ -41,6 +41,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Subprotocol is the WebSocket subprotocol the server selects.
@@ -283,7 +284,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Upgrader(&s.upgrader)
 	}
 	c := collector{srv: s}
-	s.registry.MustRegister(c)
+	// The server's own registry also has the runtime's go_* (goroutines,
+	// memory) and process_* metrics; a Registerer gets only ours.
+	s.registry.MustRegister(c, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
