@@ -59,7 +59,10 @@ type closeReq struct {
 	terminate bool // drop the TCP connection, no close handshake
 }
 
-const closeWait = 2 * time.Second // for the peer to answer our close frame
+const (
+	closeWait = 2 * time.Second // for the peer to answer our close frame
+	readBytes = 1 << 20         // server msg data the write pump takes from the store per turn
+)
 
 func newConn(s *Server, ws *websocket.Conn, r *http.Request, identity string, upgradeAuthed bool) *conn {
 	return &conn{
@@ -229,12 +232,8 @@ func (c *conn) writePump() {
 		c.welcome = nil
 		closing := c.closing
 		ackNow := c.ackPending > 0 && (c.ackPending >= cfg.AckEvery || !now.Before(c.ackDue) || closing != nil || c.draining)
-		ackSeq := c.ackSeq
-		if ackNow {
-			c.ackPending = 0
-		}
+		ackSeq, ackCount := c.ackSeq, c.ackPending
 		attached, session, gen, after, draining := c.attached, c.session, c.generation, c.sentUpto, c.draining
-		ackDue, pending := c.ackDue, c.ackPending > 0
 		c.mu.Unlock()
 
 		if closing != nil && closing.terminate {
@@ -243,16 +242,9 @@ func (c *conn) writePump() {
 		if welcome != nil && !write(welcome) {
 			return
 		}
-		if ackNow && attached {
-			buf = appendAck(buf[:0], ackSeq)
-			if !write(buf) {
-				return
-			}
-			c.srv.stats.AcksOut.Add(1)
-		}
-		more := false
+		more, truncated := false, false
 		if attached && closing == nil {
-			msgs, err := c.srv.store.ReadOutbound(ctx, session, gen, after, cfg.ReadBatch, 1<<20)
+			msgs, err := c.srv.store.ReadOutbound(ctx, session, gen, after, cfg.ReadBatch, readBytes)
 			switch {
 			case errors.Is(err, ErrEvicted):
 				c.srv.stats.WindowOverruns.Add(1)
@@ -278,14 +270,36 @@ func (c *conn) writePump() {
 				c.mu.Unlock()
 				more = true
 			}
+			bytes := 0
 			for _, m := range msgs {
 				buf = appendMsg(buf[:0], m)
 				if !write(buf) {
 					return
 				}
+				bytes += len(m.Data)
 				c.srv.stats.MsgsOut.Add(1)
 			}
+			truncated = len(msgs) >= cfg.ReadBatch || bytes >= readBytes
 		}
+		// The ack goes after the msgs that its commits appended (ackSeq was
+		// taken before the read): a client that has an ack has the replies
+		// too, on this connection. If the read was cut short, next turn.
+		if ackNow && attached && !truncated {
+			buf = appendAck(buf[:0], ackSeq)
+			if !write(buf) {
+				return
+			}
+			c.srv.stats.AcksOut.Add(1)
+			c.mu.Lock()
+			c.ackPending -= ackCount
+			if c.ackPending > 0 {
+				c.ackDue = now.Add(cfg.AckDelay)
+			}
+			c.mu.Unlock()
+		}
+		c.mu.Lock()
+		ackDue, pending := c.ackDue, c.ackPending > 0
+		c.mu.Unlock()
 		if closing == nil && draining {
 			if c.drained(ctx, attached, session, after, more, pending) || !now.Before(c.srv.drainDeadline()) {
 				c.srv.stats.ShutdownCloses.Add(1)

@@ -340,6 +340,9 @@ func (s *Server) ack(c *conn, seq uint64) {
 }
 
 func (s *Server) bye(c *conn) {
+	// Closing first: the write pump must not find the session gone and take
+	// it for a takeover.
+	c.requestClose(closeNormal, "bye", nil)
 	rec, err := s.store.Delete(context.Background(), c.sess.ID, c.gen)
 	if err != nil {
 		s.storeFailed(c, "bye", err)
@@ -352,7 +355,6 @@ func (s *Server) bye(c *conn) {
 	}
 	s.mu.Unlock()
 	s.sessionEnded(rec, EndBye)
-	c.requestClose(closeNormal, "bye", nil)
 }
 
 // storeFailed: ErrFenced/ErrNotFound mean the session moved to another
