@@ -1,7 +1,8 @@
 // Chaos: 10,000 client messages (acked, and echoed back by the server) plus
-// the server's periodic pushes, between one Client and chat-server, through a
-// FaultProxy that cuts, resets and blackholes the link; the server is also
-// restarted gracefully once (SIGTERM -> 1001) and killed once (SIGKILL).
+// the server's periodic pushes, between one Client and the server
+// (server_path(): chat-server or tether-gin-server), through a FaultProxy that
+// cuts, resets and blackholes the link; the server is also restarted
+// gracefully once (SIGTERM -> 1001 or 1012) and killed once (SIGKILL).
 //
 // What must hold:
 //  - While a session resumes: every server msg delivered once and in order.
@@ -217,7 +218,7 @@ TEST(ClientChaos, TenThousandEachWayThroughFaultsRestartAndKill) {
                 << rec.summary() << rec.log_tail();
             if (f == Fault::restart) {
                 const auto status = server->terminate(scaled(milliseconds(10000)));
-                EXPECT_EQ(status, std::optional<int>(0)) << "chat-server did not exit cleanly on SIGTERM";
+                EXPECT_EQ(status, std::optional<int>(0)) << server_path() << " did not exit cleanly on SIGTERM";
             } else {
                 server->kill();
             }
@@ -233,7 +234,7 @@ TEST(ClientChaos, TenThousandEachWayThroughFaultsRestartAndKill) {
         })) << "no recovery after fault " << i << " (" << fault_name(f) << ")\n"
             << rec.summary() << rec.log_tail();
         if (f == Fault::restart) {
-            // The graceful stop reached the client as close 1001: a going-away
+            // The graceful stop reached the client as close 1001/1012: a going-away
             // (short delay, not a failure), not a dropped connection.
             rec.with_lock([states_before](const Recorder& r) {
                 const StateChange& left = r.states.at(states_before).change;

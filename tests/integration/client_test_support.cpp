@@ -99,7 +99,19 @@ int status_code(int status) {
 
 milliseconds scaled(milliseconds d) { return d * slowdown(); }
 
-const char* chat_server_path() { return TETHER_CHAT_SERVER; }
+const char* server_path() {
+    static const std::string path = [] {
+        const char* env = std::getenv("TETHER_TEST_SERVER");
+        return std::string(env != nullptr && *env != '\0' ? env : TETHER_CHAT_SERVER);
+    }();
+    return path.c_str();
+}
+
+bool server_is_reference() { return std::filesystem::path(server_path()).filename() == "chat-server"; }
+
+namespace {
+std::string server_name() { return std::filesystem::path(server_path()).filename().string(); }
+} // namespace
 
 // ---- ServerProcess -------------------------------------------------------------
 
@@ -111,7 +123,7 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
         args.emplace_back("--port");
         args.emplace_back("0");
     }
-    args.insert(args.begin(), chat_server_path());
+    args.insert(args.begin(), server_path());
     const ExecPlan plan(std::move(args));
 
     int fds[2];
@@ -141,20 +153,20 @@ void ServerProcess::await_port() {
     std::string out;
     const auto deadline = Clock::now() + scaled(milliseconds(10000));
     while (out.find('\n') == std::string::npos) {
-        if (Clock::now() >= deadline) throw std::runtime_error("chat-server did not report its port in time");
+        if (Clock::now() >= deadline) throw std::runtime_error(server_name() + " did not report its port in time");
         pollfd p{out_fd_, POLLIN, 0};
         const int r = ::poll(&p, 1, poll_ms(deadline));
         if (r < 0 && errno != EINTR) throw_errno("poll");
         if (r > 0 && !read_some(out_fd_, out)) {
             const int code = reap();
-            throw std::runtime_error("chat-server exited (status " + std::to_string(code) +
+            throw std::runtime_error(server_name() + " exited (status " + std::to_string(code) +
                                      ") before listening; stdout: " + out);
         }
     }
     const std::string line = out.substr(0, out.find('\n'));
     const auto colon = line.rfind(':');
     if (line.rfind("listening on ", 0) != 0 || colon == std::string::npos)
-        throw std::runtime_error("unexpected first line from chat-server: " + line);
+        throw std::runtime_error("unexpected first line from " + server_name() + ": " + line);
     port_ = static_cast<std::uint16_t>(std::stoul(line.substr(colon + 1)));
 }
 
