@@ -1,6 +1,7 @@
 #include "client_test_support.hpp"
 
 #include <arpa/inet.h>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -8,6 +9,8 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sstream>
@@ -108,6 +111,25 @@ const char* server_path() {
 }
 
 bool server_is_reference() { return std::filesystem::path(server_path()).filename() == "chat-server"; }
+
+bool server_has_option(const std::string& flag) {
+    static std::mutex mu;
+    static std::map<std::string, bool> known;
+    std::lock_guard<std::mutex> lock(mu);
+    const auto it = known.find(flag);
+    if (it != known.end()) return it->second;
+    const std::string help = run_process({server_path(), "--help"}, scaled(milliseconds(10000))).output;
+    const std::string name = "-" + flag.substr(flag.find_first_not_of('-'));
+    bool found = false;
+    for (auto at = help.find(name); at != std::string::npos && !found; at = help.find(name, at + 1)) {
+        const std::size_t end = at + name.size();
+        const bool name_ends = end == help.size() || !(std::isalnum(static_cast<unsigned char>(help[end])) ||
+                                                       help[end] == '-' || help[end] == '_');
+        const bool name_starts = at == 0 || help[at - 1] == '-' || std::isspace(static_cast<unsigned char>(help[at - 1]));
+        found = name_ends && name_starts;
+    }
+    return known[flag] = found;
+}
 
 namespace {
 std::string server_name() { return std::filesystem::path(server_path()).filename().string(); }

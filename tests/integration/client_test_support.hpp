@@ -45,16 +45,18 @@ milliseconds scaled(milliseconds d);
 // flags for what a test uses (--port 0 printing "listening on HOST:PORT",
 // --echo, --tokens, ...) can stand in.
 const char* server_path();
-// Whether server_path() is the reference chat-server (by file name), which
-// has options no other server is asked to copy (--tls-cert,
-// --send-window-bytes, --expired-tokens).
+// Whether server_path() is the reference chat-server (by file name).
 bool server_is_reference();
-// Skips the current test (GTEST_SKIP) with `why` unless the server is the
-// reference chat-server. Usage: TETHER_REQUIRE_REFERENCE_SERVER("needs --tls-cert");
-#define TETHER_REQUIRE_REFERENCE_SERVER(why)                                                 \
+// Whether server_path() lists `flag` (e.g. "--tls-cert") in its --help output
+// (chat-server's usage text, or Go's flag defaults, which print "-name").
+// Asked once per flag. Tests that need an option only some servers have
+// (chat-server's --tls-cert, --send-window-bytes, ...) check it.
+bool server_has_option(const std::string& flag);
+// Skips the current test (GTEST_SKIP) unless the server has `flag`.
+#define TETHER_REQUIRE_SERVER_OPTION(flag)                                                   \
     do {                                                                                     \
-        if (!::tether::itest::server_is_reference())                                          \
-            GTEST_SKIP() << "chat-server only (" << (why) << "); server: " << ::tether::itest::server_path(); \
+        if (!::tether::itest::server_has_option(flag))                                      \
+            GTEST_SKIP() << ::tether::itest::server_path() << " has no " << (flag) << " option"; \
     } while (0)
 
 // One server process (server_path()). The constructor starts it with `args`
