@@ -126,7 +126,8 @@ func (s *server) checkNoPanic(t *testing.T) {
 		t.Errorf("server exited during the row (%v); stderr tail:\n%s", s.exitErr, tail(s.stderr.String(), 30))
 	}
 	e := s.stderr.String()
-	for _, bad := range []string{"panic:", "fatal error:", "WARNING: DATA RACE", "AddressSanitizer", "runtime error:"} {
+	for _, bad := range []string{"panic:", "panicked", "panic recovered", "[Recovery]", "fatal error:", "WARNING: DATA RACE",
+		"AddressSanitizer", "runtime error:"} {
 		if strings.Contains(e, bad) {
 			t.Errorf("server stderr has %q:\n%s", bad, tail(e, 40))
 		}
