@@ -6,8 +6,9 @@
 #   plain  a gorilla echo server written the articles' way, no reliability
 #          (tests/bench/gin/plain, built here in GOPATH mode)
 # and for each:
-#   one-way  tether-cli, 64 B messages, acked (rooms mode: the server only acks)
-#   echo     tether-cli --expect-echo, 64 B messages (acked and echoed)
+#   one-way  tether-cli, 64 B messages, acked (rooms mode: the server only acks);
+#            msgs/s and the server's CPU per message (/proc/PID/stat)
+#   echo     tether-cli --expect-echo, 64 B messages (acked and echoed); the same
 #   rtt      tether_bench_e2e --sections latency at 10k msgs/s (p50, p99)
 #   idle     RSS and goroutines per session with --sessions idle sessions
 #            (tests/bench/gin/idle holds them; heartbeats on, server defaults)
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
     --rtt-seconds) rtt_s="$2"; shift ;;
     --only) only="$2"; shift ;;
     --json) json_out="$2"; shift ;;
-    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -103,18 +104,26 @@ for line in body.splitlines():
         print(int(float(line.split()[1])))
 EOF
 }
-# tether-cli N times; prints the median msgs/s.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# tether-cli N times against the running server; prints the median msgs/s and
+# the median server CPU (user + system) per message in microseconds.
 cli_rate() { # url, extra args...
   local url="$1"; shift
-  local rates=()
+  local rates=() cpus=() hz
+  hz="$(getconf CLK_TCK)"
   for _ in $(seq "$reps"); do
-    local line
+    local line t0 t1
+    t0="$(cpu_ticks "$srv_pid")"
     line="$("$cli" --url "$url" --count "$count" --payload-bytes 44 --timeout-s 120 "$@" 2>/dev/null | tail -1)"
+    t1="$(cpu_ticks "$srv_pid")"
     rates+=("$("$py" -c 'import json,sys; s=json.loads(sys.argv[1]); n=sys.argv[2]
 ok = s["error"] is None and s["acked"] == int(n)
 print("%.0f" % (int(n) * 1000.0 / max(s["elapsed_ms"], 1)) if ok else "0")' "$line" "$count")")
+    cpus+=("$("$py" -c 'import sys; t0, t1, hz, n = map(int, sys.argv[1:]); print("%.2f" % ((t1 - t0) * 1e6 / hz / n))' \
+      "$t0" "$t1" "$hz" "$count")")
   done
-  printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+  local median='{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+  echo "$(printf '%s\n' "${rates[@]}" | sort -n | awk "$median") $(printf '%s\n' "${cpus[@]}" | sort -n | awk "$median")"
 }
 
 results="$work/results.jsonl"
@@ -129,12 +138,12 @@ for name in ${only//,/ }; do
   echo "== $name ($bin)" >&2
 
   start_server "$bin"
-  oneway="$(cli_rate "ws://127.0.0.1:$srv_port/ws")"
+  read -r oneway oneway_cpu < <(cli_rate "ws://127.0.0.1:$srv_port/ws")
   stop_server
   start_server "$bin" --echo
-  echo_rate="$(cli_rate "ws://127.0.0.1:$srv_port/ws" --expect-echo)"
+  read -r echo_rate echo_cpu < <(cli_rate "ws://127.0.0.1:$srv_port/ws" --expect-echo)
   stop_server
-  echo "   one-way $oneway msgs/s, echo $echo_rate msgs/s" >&2
+  echo "   one-way $oneway msgs/s ($oneway_cpu us server CPU/msg), echo $echo_rate msgs/s ($echo_cpu us/msg)" >&2
 
   "$e2e" --chat-server "$bin" --no-raw --sections latency --rates 10000 --rtt-warmup 1 --rtt-seconds "$rtt_s" \
     --json "$work/rtt-$name.json" >"$work/rtt-$name.txt" 2>&1 || true
@@ -169,8 +178,8 @@ g = "%.2f" % ((int(g1) - int(g0)) / int(n)) if g0 and g1 else "-"
 print("%.1f %s" % ((int(rss1) - int(rss0)) / int(n), g))' "$rss0" "$rss1" "$sessions" "$g0" "$g1")
   echo "   $sessions idle sessions: RSS $rss0 -> $rss1 KiB ($rss_per KiB each), goroutines $g0 -> $g1 ($g_per each)" >&2
 
-  "$py" -c 'import json,sys; k=["server","oneway","echo","p50_us","p99_us","rss_kib_per_session","goroutines_per_session","rss0_kib","rss1_kib","g0","g1","sessions"]; print(json.dumps(dict(zip(k, sys.argv[1:]))))' \
-    "$name" "$oneway" "$echo_rate" "$p50" "$p99" "$rss_per" "$g_per" "$rss0" "$rss1" "${g0:--}" "${g1:--}" "$sessions" >>"$results"
+  "$py" -c 'import json,sys; k=["server","oneway","oneway_cpu_us","echo","echo_cpu_us","p50_us","p99_us","rss_kib_per_session","goroutines_per_session","rss0_kib","rss1_kib","g0","g1","sessions"]; print(json.dumps(dict(zip(k, sys.argv[1:]))))' \
+    "$name" "$oneway" "$oneway_cpu" "$echo_rate" "$echo_cpu" "$p50" "$p99" "$rss_per" "$g_per" "$rss0" "$rss1" "${g0:--}" "${g1:--}" "$sessions" >>"$results"
 done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -179,16 +188,18 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {r["server"]: r for r in rows}
 print("\nloopback, %s messages per tether-cli run, median of %s; load average %s -> %s" % (sys.argv[4], sys.argv[5], sys.argv[2], sys.argv[3]))
-print("| server | one-way msgs/s | echo msgs/s | RTT 10k/s p50 / p99 (us) | RSS per idle session (%s) | goroutines per session |" % sys.argv[6])
-print("|---|---:|---:|---:|---:|---:|")
+print("| server | one-way msgs/s | server CPU us/msg | echo msgs/s | server CPU us/msg | RTT 10k/s p50 / p99 (us) | RSS per idle session (%s) | goroutines per session |" % sys.argv[6])
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
-    print("| %s | %s | %s | %s / %s | %s KiB | %s |" % (r["server"], r["oneway"], r["echo"], r["p50_us"], r["p99_us"],
-                                                   r["rss_kib_per_session"], r["goroutines_per_session"]))
+    print("| %s | %s | %s | %s | %s | %s / %s | %s KiB | %s |" % (r["server"], r["oneway"], r["oneway_cpu_us"], r["echo"],
+          r["echo_cpu_us"], r["p50_us"], r["p99_us"], r["rss_kib_per_session"], r["goroutines_per_session"]))
 if "gin" in by and "plain" in by:
     g, p = by["gin"], by["plain"]
     ratio = lambda a, b: "%.2f" % (float(a) / float(b)) if float(b) else "-"
     print("\ngin / plain: one-way %sx (target >= 0.7), echo %sx (target >= 0.7), p99 RTT %sx (target <= 1.5)" % (
         ratio(g["oneway"], p["oneway"]), ratio(g["echo"], p["echo"]), ratio(g["p99_us"], p["p99_us"])))
+    print("plain / gin server CPU per msg (the rate ratio the CPU allows): one-way %sx, echo %sx" % (
+        ratio(p["oneway_cpu_us"], g["oneway_cpu_us"]), ratio(p["echo_cpu_us"], g["echo_cpu_us"])))
     print("gin: %s goroutines per connection (target <= 2), %s KiB RSS per idle session (target <= 32)" % (
         g["goroutines_per_session"], g["rss_kib_per_session"]))
 if sys.argv[7]:
