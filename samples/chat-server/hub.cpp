@@ -4,7 +4,7 @@
 #include <utility>
 #include <variant>
 
-#include "core/codec.hpp"
+#include "tether/protocol.hpp"
 #include "tether/error.hpp"
 
 namespace tether::chat {
