@@ -47,6 +47,11 @@ struct Callbacks {
 
 class EventLoop;
 
+// How Message carries its payload: as a DOM (Message::data, the default), or
+// as compact JSON text (Message::data_json) for code that passes the text on
+// (the C ABI and the bindings over it), which then costs no DOM and no dump.
+enum class MessageData { json, text };
+
 struct ClientOptions {
     std::string url; // ws://host:port/path or wss://...
     std::vector<std::pair<std::string, std::string>> headers; // extra upgrade headers
@@ -63,6 +68,7 @@ struct ClientOptions {
     TlsOptions tls;
     ProxyOptions proxy;
     std::size_t max_inbound_message_bytes = 16 * 1024 * 1024;
+    MessageData message_data = MessageData::json;
 
     LogSink log;                     // empty: logs are dropped
     LogLevel log_level = LogLevel::info;

@@ -41,6 +41,9 @@ struct Message {
     std::uint64_t seq = 0;
     nlohmann::json data;
     std::optional<std::string> id; // the originating message id, when the server relays one
+    // ClientOptions::message_data == MessageData::text: the payload as compact
+    // JSON text, and `data` stays null.
+    std::string data_json{};
 };
 
 struct SessionLostInfo {
