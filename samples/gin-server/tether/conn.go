@@ -254,10 +254,17 @@ func (c *conn) writePump() {
 				c.terminate()
 				return
 			case err != nil:
-				// Fenced or gone: the session moved on; whoever took it closes us.
+				// Fenced (taken over, maybe on another instance whose notice
+				// was lost), gone, or the store is down: deliver nothing more.
 				c.mu.Lock()
 				c.attached = false
 				c.mu.Unlock()
+				if errors.Is(err, ErrFenced) {
+					c.requestClose(closeTakenOver, codeTakenOver, nil)
+				} else {
+					c.srv.log.Warn("store failed", "op", "read", "session", session, "err", err)
+					c.requestClose(websocket.CloseInternalServerErr, "store unavailable", nil)
+				}
 			}
 			for _, m := range msgs {
 				buf = appendMsg(buf[:0], m)

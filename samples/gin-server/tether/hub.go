@@ -340,11 +340,12 @@ func (s *Server) bye(c *conn) {
 	c.requestClose(closeNormal, "bye", nil)
 }
 
-// storeFailed: ErrFenced/ErrNotFound mean the session moved to another
-// connection (which closes this one with 4009) or ended; anything else is a
-// store outage: the connection closes with 1011 and the client resumes later.
+// storeFailed: ErrFenced means the session moved to another connection
+// (possibly on another instance): this one closes with 4009. Anything else
+// (ErrNotFound: a shared store lost the session; or a store outage) closes
+// with 1011, and the client resumes later (resumed:false if it is gone).
 func (s *Server) storeFailed(c *conn, op string, err error) {
-	if errors.Is(err, ErrFenced) || errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrFenced) {
 		c.requestClose(closeTakenOver, codeTakenOver, nil)
 		return
 	}

@@ -197,6 +197,7 @@ type Server struct {
 	stop     chan struct{}
 	bgWG     sync.WaitGroup
 	closed   bool
+	unlisten func() // stops the Store's Notifier, if it has one
 }
 
 type owned struct {
@@ -291,6 +292,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PushInterval > 0 {
 		s.bgWG.Add(1)
 		go s.pushLoop()
+	}
+	if n, ok := cfg.Store.(Notifier); ok {
+		s.unlisten = n.Listen(cfg.InstanceID, s.notifications())
 	}
 	return s, nil
 }
@@ -602,9 +606,14 @@ func (s *Server) Close() {
 	for c := range s.conns {
 		c.ws.Close()
 	}
+	unlisten := s.unlisten
+	s.unlisten = nil
 	s.mu.Unlock()
 	s.connWG.Wait()
 	s.bgWG.Wait()
+	if unlisten != nil {
+		unlisten()
+	}
 }
 
 func (s *Server) sweepLoop() {
