@@ -44,7 +44,7 @@ type out struct {
 	attached   bool   // after the welcome: feed server msgs from the store
 	session    string
 	generation uint64
-	sentUpto   uint64 // highest server seq written (or acked) on this connection
+	sentUpto   uint64 // highest server seq taken from the store for writing (or acked) on this connection
 	ackSeq     uint64 // the client seq to ack
 	ackPending int    // client msgs (duplicates included) not acked yet
 	ackDue     time.Time
@@ -117,7 +117,7 @@ func (c *conn) startDrain() {
 func (c *conn) run() {
 	cfg := &c.srv.cfg
 	c.ws.SetReadLimit(cfg.MaxMessageBytes)
-	_ = c.ws.SetReadDeadline(cfg.Now().Add(cfg.HelloTimeout))
+	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	c.ws.SetPongHandler(func(string) error {
 		c.extendDeadline()
 		return nil
@@ -160,7 +160,7 @@ func (c *conn) extendDeadline() {
 	if !c.welcomed || cfg.Heartbeat < 0 {
 		return // the hello timeout stays; no liveness deadline without heartbeats
 	}
-	_ = c.ws.SetReadDeadline(cfg.Now().Add(2 * cfg.Heartbeat))
+	_ = c.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat))
 }
 
 // readFailed classifies why reading stopped.
@@ -202,7 +202,7 @@ func (c *conn) writePump() {
 	ctx := context.Background()
 	var nextPing time.Time
 	if cfg.Heartbeat > 0 {
-		nextPing = cfg.Now().Add(cfg.Heartbeat)
+		nextPing = time.Now().Add(cfg.Heartbeat)
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -217,7 +217,7 @@ func (c *conn) writePump() {
 		return true
 	}
 	for {
-		now := cfg.Now()
+		now := time.Now() // sockets and timers run on the real clock; cfg.Now is for the store
 		c.mu.Lock()
 		welcome := c.welcome
 		c.welcome = nil
@@ -266,20 +266,21 @@ func (c *conn) writePump() {
 					c.requestClose(websocket.CloseInternalServerErr, "store unavailable", nil)
 				}
 			}
-			for _, m := range msgs {
-				buf = appendMsg(buf[:0], m)
-				if !write(buf) {
-					return
-				}
-				c.srv.stats.MsgsOut.Add(1)
-			}
 			if n := len(msgs); n > 0 {
+				// Taken: from here an eviction of these no longer overruns us.
 				c.mu.Lock()
 				if msgs[n-1].Seq > c.sentUpto {
 					c.sentUpto = msgs[n-1].Seq
 				}
 				c.mu.Unlock()
 				more = true
+			}
+			for _, m := range msgs {
+				buf = appendMsg(buf[:0], m)
+				if !write(buf) {
+					return
+				}
+				c.srv.stats.MsgsOut.Add(1)
 			}
 		}
 		if closing == nil && draining {
@@ -366,4 +367,12 @@ func (s *Server) drainDeadline() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.drainBy
+}
+
+// owedEvicted: the store's replay buffer now starts after msgs this
+// connection has not taken yet.
+func (c *conn) owedEvicted(replayFirst uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.attached && c.closing == nil && replayFirst > c.sentUpto+1
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -289,7 +290,7 @@ func (s *Server) runHandler(c *conn, f *clientFrame) (effects []Effect) {
 // noteAck schedules an ack of seq: at once after AckEvery msgs, else after
 // AckDelay.
 func (c *conn) noteAck(seq uint64, duplicate bool) {
-	now := c.srv.cfg.Now()
+	now := time.Now()
 	c.mu.Lock()
 	c.ackSeq = seq
 	c.ackPending++

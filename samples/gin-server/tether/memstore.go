@@ -344,7 +344,7 @@ func (m *MemoryStore) push(s *memSession, e Effect, now time.Time) Touched {
 		m.dropFirst(s)
 	}
 	s.rec.ReplayFirst = s.rec.S2CLast + 1 - uint64(len(s.replay))
-	return Touched{Session: s.rec.ID, Owner: s.rec.Owner, LastSeq: s.rec.S2CLast}
+	return Touched{Session: s.rec.ID, Owner: s.rec.Owner, LastSeq: s.rec.S2CLast, ReplayFirst: s.rec.ReplayFirst}
 }
 
 func (m *MemoryStore) dropFirst(s *memSession) {

@@ -551,13 +551,27 @@ func (s *Server) wake(res AppendResult) {
 	if len(res.Touched) == 0 {
 		return
 	}
+	var overrun []*conn
+	var overrunIDs []string
 	s.mu.Lock()
 	for _, t := range res.Touched {
 		if c := s.attached[t.Session]; c != nil {
+			if c.owedEvicted(t.ReplayFirst) {
+				overrun = append(overrun, c)
+				overrunIDs = append(overrunIDs, t.Session)
+			}
 			c.wakeup()
 		}
 	}
 	s.mu.Unlock()
+	// The replay buffer is the send queue: when msgs a connection was owed
+	// leave it unsent (the peer stopped reading), the connection is dropped;
+	// its resume then fails and the client gets a new session.
+	for i, c := range overrun {
+		s.stats.WindowOverruns.Add(1)
+		s.log.Debug("msgs owed to the connection were evicted: dropped", "session", overrunIDs[i])
+		c.terminate()
+	}
 }
 
 // ---- lifecycle
@@ -571,7 +585,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.draining {
 		s.draining = true
-		s.drainBy = s.cfg.Now().Add(s.cfg.DrainTimeout)
+		s.drainBy = time.Now().Add(s.cfg.DrainTimeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(s.drainBy) {
 			s.drainBy = d
 		}

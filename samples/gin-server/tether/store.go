@@ -219,9 +219,10 @@ type AppendResult struct {
 
 // Touched is one session that got new msgs.
 type Touched struct {
-	Session string
-	Owner   string
-	LastSeq uint64
+	Session     string
+	Owner       string
+	LastSeq     uint64
+	ReplayFirst uint64 // lowest seq still in the replay buffer after the append
 }
 
 // AckOutcome is how Ack classified an ack.

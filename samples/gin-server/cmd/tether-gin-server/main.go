@@ -80,6 +80,11 @@ func parseFlags(args []string) (options, error) {
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), usageTail)
 	}
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(os.Stdout) // asked for: the usage is the output
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
