@@ -207,6 +207,7 @@ func (c *conn) writePump() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	buf := make([]byte, 0, 4096)
+	lost := false
 	write := func(b []byte) bool {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
@@ -237,7 +238,7 @@ func (c *conn) writePump() {
 		if welcome != nil && !write(welcome) {
 			return
 		}
-		if ackNow && attached {
+		if ackNow && session != "" { // also after the session left: these msgs were committed
 			buf = appendAck(buf[:0], ackSeq)
 			if !write(buf) {
 				return
@@ -259,9 +260,12 @@ func (c *conn) writePump() {
 				c.mu.Lock()
 				c.attached = false
 				c.mu.Unlock()
-				if errors.Is(err, ErrFenced) {
+				switch {
+				case errors.Is(err, ErrFenced):
 					c.requestClose(closeTakenOver, codeTakenOver, nil)
-				} else {
+				case errors.Is(err, ErrNotFound):
+					lost = true // bye, or a shared store lost it: closed below at the next ping unless the read pump closes first
+				default:
 					c.srv.log.Warn("store failed", "op", "read", "session", session, "err", err)
 					c.requestClose(websocket.CloseInternalServerErr, "store unavailable", nil)
 				}
@@ -305,6 +309,10 @@ func (c *conn) writePump() {
 			return
 		}
 		if !nextPing.IsZero() && !now.Before(nextPing) {
+			if lost {
+				c.requestClose(websocket.CloseInternalServerErr, "session lost by the store", nil)
+				continue
+			}
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(cfg.WriteTimeout)); err != nil {
 				c.terminate()
 				return

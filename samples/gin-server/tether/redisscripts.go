@@ -11,6 +11,7 @@ package tether
 //	Proom:R   SET    the room's sessions
 //	Pids:{I}  ZSET   client msg id -> ms, the id-dedupe window of identity I
 //	Pexpiry   ZSET   detached session -> ms it expires at (for Sweep)
+//	Pstats    HASH   sessions, depth (msgs in all replay buffers): gauges
 //	Pinst:O   Pub/Sub channel of instance O: "W s1 s2 ..." (new msgs),
 //	                 "T S gen" (taken over)
 //
@@ -42,6 +43,9 @@ local function snap(sid)
 end
 
 local function remove(sid)
+  local n = tonumber(redis.call('HGET', K(sid, 's'), 'n') or '0')
+  redis.call('HINCRBY', P .. 'stats', 'sessions', -1)
+  redis.call('HINCRBY', P .. 'stats', 'depth', 0 - n)
   for _, room in ipairs(redis.call('SMEMBERS', K(sid, 'm'))) do
     redis.call('SREM', P .. 'room:' .. room, sid)
   end
@@ -70,8 +74,9 @@ local function recount(sid)
     local f = fields(redis.call('XRANGE', r, '-', '+', 'COUNT', 1)[1][2])
     b = tonumber(redis.call('HGET', k, 'cb')) - (tonumber(f.c) - #f.d)
   end
-  local s2c = tonumber(redis.call('HGET', k, 's2c'))
-  redis.call('HSET', k, 'n', n, 'b', b, 'first', s2c + 1 - n)
+  local v = redis.call('HMGET', k, 's2c', 'n')
+  redis.call('HINCRBY', P .. 'stats', 'depth', n - tonumber(v[2]))
+  redis.call('HSET', k, 'n', n, 'b', b, 'first', tonumber(v[1]) + 1 - n)
 end
 
 -- drop msgs up to seq (the client has them)
@@ -101,6 +106,7 @@ local function push(sid, data, id, hasid, caller, touched, notify)
   end
   local n = redis.call('HINCRBY', k, 'n', 1)
   local b = redis.call('HINCRBY', k, 'b', #data)
+  local n0 = n
   while n > 0 do
     local over = n > maxMsgs or b > maxBytes
     local e
@@ -115,10 +121,12 @@ local function push(sid, data, id, hasid, caller, touched, notify)
     b = b - #fields(e[2]).d
   end
   redis.call('HSET', k, 'n', n, 'b', b, 'first', s2c + 1 - n)
+  redis.call('HINCRBY', P .. 'stats', 'depth', 1 - (n0 - n))
   local v = redis.call('HMGET', k, 'owner', 'att')
   touched[#touched + 1] = sid
   touched[#touched + 1] = v[1]
   touched[#touched + 1] = s2c
+  touched[#touched + 1] = s2c + 1 - n
   if v[2] == '1' and v[1] ~= caller then
     local o = notify[v[1]]
     if not o then o = {}; notify[v[1]] = o end
@@ -169,6 +177,7 @@ redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[1], 'id', sid, 'ident', ARGV[5], 'tok', ARGV[6], 'ptok', '', 'ptry', 0,
   'c2s', 0, 's2c', 0, 'ack', 0, 'first', 1, 'owner', ARGV[7], 'gen', 1, 'att', 1, 'exp', 0,
   'n', 0, 'b', 0, 'cb', 0)
+redis.call('HINCRBY', P .. 'stats', 'sessions', 1)
 redis.call('XADD', KEYS[2], '0-1', 'd', '')
 redis.call('XDEL', KEYS[2], '0-1')
 refresh(sid)
@@ -228,7 +237,7 @@ return s
 
 // KEYS: s r m ids. ARGV[4..7] limits, ARGV[8..]: id gen caller dedupe_max
 // count, then per msg: seq msgid neffects, then 6 args per effect.
-// Returns {status, c2s, {outcome per msg}, {touched: sid owner seq ...}};
+// Returns {status, c2s, {outcome per msg}, {touched: sid owner seq first ...}};
 // outcomes 0 delivered, 1 duplicate, 2 duplicate id, 3 gap (the rest of the
 // batch is not looked at).
 const luaCommit = luaPrelude + luaEffects + `

@@ -313,14 +313,31 @@ func parseTouched(v interface{}) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	var res AppendResult
-	for i := 0; i+2 < len(vals); i += 3 {
+	for i := 0; i+3 < len(vals); i += 4 {
 		sid, _ := redis.String(vals[i], nil)
 		owner, _ := redis.String(vals[i+1], nil)
 		seq, _ := redis.Uint64(vals[i+2], nil)
-		res.Touched = append(res.Touched, Touched{Session: sid, Owner: owner, LastSeq: seq})
+		first, _ := redis.Uint64(vals[i+3], nil)
+		res.Touched = append(res.Touched, Touched{Session: sid, Owner: owner, LastSeq: seq, ReplayFirst: first})
 	}
 	return res, nil
 }
+
+// gauge reads one field of the stats hash (0 when Redis does not answer).
+func (r *RedisStore) gauge(field string) int {
+	c := r.pool.Get()
+	defer c.Close()
+	n, _ := redis.Int(c.Do("HGET", r.opt.Prefix+"stats", field))
+	return n
+}
+
+// Sessions is the number of sessions in Redis (all instances'). A session
+// whose keys Redis expired by itself (see RedisOptions.Keep) stays counted.
+func (r *RedisStore) Sessions() int { return r.gauge("sessions") }
+
+// ReplayDepth is the number of server msgs in all replay buffers, counted
+// the same way.
+func (r *RedisStore) ReplayDepth() int { return r.gauge("depth") }
 
 func (r *RedisStore) CommitInbound(ctx context.Context, in Inbound) (InboundResult, error) {
 	res, err := r.CommitInboundBatch(ctx, []Inbound{in})
