@@ -34,6 +34,8 @@ type conn struct {
 	readDone  chan struct{}
 	writeDone chan struct{}
 
+	inboundQueue // msgs handled, waiting for the write pump's group commit (batch.go)
+
 	mu sync.Mutex // guards the fields below (read pump, write pump, other sessions' wakers)
 	out
 }
@@ -218,7 +220,8 @@ func (c *conn) writePump() {
 		return true
 	}
 	for {
-		now := time.Now() // sockets and timers run on the real clock; cfg.Now is for the store
+		c.srv.commitQueued(c) // before the ack, which must cover only committed msgs
+		now := time.Now()     // sockets and timers run on the real clock; cfg.Now is for the store
 		c.mu.Lock()
 		welcome := c.welcome
 		c.welcome = nil
@@ -240,10 +243,10 @@ func (c *conn) writePump() {
 		}
 		if ackNow && session != "" { // also after the session left: these msgs were committed
 			buf = appendAck(buf[:0], ackSeq)
+			c.srv.stats.AcksOut.Add(1) // before the peer can see it
 			if !write(buf) {
 				return
 			}
-			c.srv.stats.AcksOut.Add(1)
 		}
 		more := false
 		if attached && closing == nil {

@@ -224,24 +224,36 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 	switch {
 	case f.seq <= c.c2sLast:
 		s.stats.DuplicatesBySeq.Add(1) // not processed again, acked again
-		c.noteAck(c.c2sLast, true)
+		c.mu.Lock()
+		committed := c.ackSeq // c2sLast may still be queued for commit
+		c.mu.Unlock()
+		c.noteAck(committed, true)
 		return
 	case f.seq > c.c2sLast+1:
 		s.violation(c, codeBadFrame, fmt.Sprintf("seq gap: expected %d, got %d", c.c2sLast+1, f.seq))
 		return
 	}
 	ctx := context.Background()
-	seen, err := s.store.SeenID(ctx, c.sess.Identity, f.id)
-	if err != nil {
-		s.storeFailed(c, "dedupe", err)
-		return
+	seen := false
+	if !c.idsChecked {
+		var err error
+		if seen, err = s.store.SeenID(ctx, c.sess.Identity, f.id); err != nil {
+			s.storeFailed(c, "dedupe", err)
+			return
+		}
+		_, prefixOnly := s.store.(prefixIDCheck)
+		c.idsChecked = prefixOnly && !seen
 	}
 	var effects []Effect
 	if !seen {
 		effects = s.runHandler(c, f)
 	}
-	res, err := s.store.CommitInbound(ctx, Inbound{Session: c.sess.ID, Gen: c.gen, Seq: f.seq,
-		Identity: c.sess.Identity, MsgID: f.id, Effects: effects})
+	in := Inbound{Session: c.sess.ID, Gen: c.gen, Seq: f.seq, Identity: c.sess.Identity, MsgID: f.id, Effects: effects}
+	if s.queueInbound(c, in) {
+		c.c2sLast = f.seq
+		return
+	}
+	res, err := s.store.CommitInbound(ctx, in)
 	if err != nil {
 		s.storeFailed(c, "commit", err)
 		return
@@ -326,6 +338,7 @@ func (s *Server) ack(c *conn, seq uint64) {
 }
 
 func (s *Server) bye(c *conn) {
+	s.commitQueued(c)
 	rec, err := s.store.Delete(context.Background(), c.sess.ID, c.gen)
 	if err != nil {
 		s.storeFailed(c, "bye", err)
@@ -360,6 +373,7 @@ func (s *Server) connEnded(c *conn) {
 	if !c.welcomed || c.bye {
 		return
 	}
+	s.commitQueued(c) // msgs read before the connection ended still count
 	s.mu.Lock()
 	mine := s.attached[c.sess.ID] == c
 	if mine {

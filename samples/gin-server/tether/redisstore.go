@@ -500,13 +500,14 @@ func (r *RedisStore) Sweep(ctx context.Context) ([]Record, error) {
 // each connection also re-reads it every heartbeat).
 func (r *RedisStore) Listen(instance string, n Notifications) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
+	l := &listener{}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		backoff := 50 * time.Millisecond
 		for ctx.Err() == nil {
-			if r.listenOnce(ctx, r.opt.Prefix+"inst:"+instance, n) {
+			if r.listenOnce(ctx, l, r.opt.Prefix+"inst:"+instance, n) {
 				backoff = 50 * time.Millisecond
 			}
 			select {
@@ -520,34 +521,49 @@ func (r *RedisStore) Listen(instance string, n Notifications) (stop func()) {
 	}()
 	return func() {
 		cancel()
+		l.close()
 		wg.Wait()
+	}
+}
+
+// listener holds the current subscription connection, so that stop can
+// close it and end a blocked Receive.
+type listener struct {
+	mu     sync.Mutex
+	conn   redis.Conn
+	closed bool
+}
+
+func (l *listener) set(c redis.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conn = c
+	return !l.closed
+}
+
+func (l *listener) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.conn != nil {
+		l.conn.Close()
 	}
 }
 
 // listenOnce runs one subscription until it fails or ctx ends; true if it
 // got as far as subscribing.
-func (r *RedisStore) listenOnce(ctx context.Context, channel string, n Notifications) bool {
+func (r *RedisStore) listenOnce(ctx context.Context, l *listener, channel string, n Notifications) bool {
 	c, err := r.pool.Dial()
 	if err != nil {
 		return false
 	}
 	psc := redis.PubSubConn{Conn: c}
 	defer psc.Close()
-	if err := psc.Subscribe(channel); err != nil {
+	if !l.set(c) || psc.Subscribe(channel) != nil {
 		return false
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = psc.Unsubscribe()
-			c.Close()
-		case <-done:
-		}
-	}()
 	subscribed := false
-	for {
+	for ctx.Err() == nil {
 		switch m := psc.ReceiveWithTimeout(0).(type) {
 		case redis.Subscription:
 			if m.Kind == "subscribe" && !subscribed {
@@ -556,15 +572,13 @@ func (r *RedisStore) listenOnce(ctx context.Context, channel string, n Notificat
 					n.Resync()
 				}
 			}
-			if m.Count == 0 {
-				return subscribed
-			}
 		case redis.Message:
 			handleNotification(string(m.Data), n)
 		case error:
 			return subscribed
 		}
 	}
+	return subscribed
 }
 
 func handleNotification(msg string, n Notifications) {
