@@ -230,6 +230,12 @@ class Cluster:
         return {s["ident"] for s in self.sessions().values() if s["att"] and s["owner"] == name}
 
     def close(self):
+        if self.nginx and self.nginx.poll() is None:
+            self.nginx.send_signal(signal.SIGTERM)  # the master stops its workers (SIGKILL would orphan them)
+            try:
+                self.nginx.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
         for p in reversed(self.children):
             if p.poll() is None:
                 try:
@@ -477,6 +483,14 @@ class Chat:
         return any(e.get("event") == "state" and e.get("to") == "ready" for e in self.events())
 
 
+def room_barrier(cl, chats, n):
+    """Rooms relay only to who is in the room: every member joins (its
+    connect sends the join), then the driver lets them speak."""
+    eventually(lambda: all(c.ready() for c in chats) and len(cl.redis.cmd("SMEMBERS", "tether:room:r") or []) >= n,
+               60, "every member in the room")
+    open(os.path.join(cl.tmp, "start"), "w").close()
+
+
 def spans_all(cl, n):
     owners = {s["owner"] for s in cl.sessions().values() if s["att"]}
     return len(owners) == len(cl.ports) and len(cl.sessions()) >= n
@@ -484,10 +498,12 @@ def spans_all(cl, n):
 
 def scenario_pubsub(a, cl):
     n = 6
-    chats = [Chat(a, cl, f"u{i}", ["say hello", f"wait_for_messages {n}", "wait_file " + os.path.join(cl.tmp, "go"),
+    start = "wait_file " + os.path.join(cl.tmp, "start")
+    chats = [Chat(a, cl, f"u{i}", [start, "say hello", f"wait_for_messages {n}", "wait_file " + os.path.join(cl.tmp, "go"),
                                    *(["say after-kill"] if i == 0 else []), f"wait_for_messages {n + 1}",
                                    "wait_acked", "quit 2000"]) for i in range(n)]
     try:
+        room_barrier(cl, chats, n)
         eventually(lambda: all(c.received("hello") for c in chats) and all(len([e for e in c.events()
                    if e.get("event") == "received"]) >= n for c in chats), 60, "everyone's hello everywhere")
         check(spans_all(cl, n), f"the room does not span every instance: {cl.sessions()}")
@@ -515,12 +531,13 @@ def scenario_room(a, cl):
     n, each = 6, 60
     chats = []
     for i in range(n):
-        lines = ["say hello", f"wait_for_messages {n}"]
+        lines = ["wait_file " + os.path.join(cl.tmp, "start"), "say hello", f"wait_for_messages {n}"]
         for k in range(each):
             lines += [f"say u{i}:{k}", "wait_ms 25"]
         lines += [f"wait_for_messages {n + n * each} 90000", "wait_acked 30000", "quit 2000"]
         chats.append(Chat(a, cl, f"u{i}", lines))
     try:
+        room_barrier(cl, chats, n)
         eventually(lambda: all(len([e for e in c.events() if e.get("event") == "received"]) >= n for c in chats),
                    60, "everyone's hello everywhere")
         check(spans_all(cl, n), f"the room does not span every instance: {cl.sessions()}")
