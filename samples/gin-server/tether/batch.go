@@ -8,31 +8,12 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// InboundBatcher is implemented by a Store that commits several consecutive
-// client msgs of one session (same Session, Gen and Identity) in one call:
-// the results are those CommitInbound would have given one by one (after a
-// gap the rest are reported as gaps and not looked at), and the effects
-// applied are spread over the results' Applied. With such a Store the Server
-// group-commits: the read pump runs the handler and queues the msg, and the
-// write pump commits everything queued in one call before it acks, so a
-// connection costs one store round trip per batch, not per msg, and a msg is
-// still acked only once it is committed.
-type InboundBatcher interface {
-	CommitInboundBatch(ctx context.Context, ins []Inbound) ([]InboundResult, error)
-}
-
-// CommitInboundBatch commits ins one by one; each is atomic (InboundBatcher).
-func (m *MemoryStore) CommitInboundBatch(ctx context.Context, ins []Inbound) ([]InboundResult, error) {
-	out := make([]InboundResult, 0, len(ins))
-	for _, in := range ins {
-		r, err := m.CommitInbound(ctx, in)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
+// Group commit: the read pump runs the handler and queues the msg; the write
+// pump commits everything queued in one Store.CommitInbound call at the
+// start of each turn, before it acks, so a connection costs one store round
+// trip per batch (whatever arrived during the previous round trip), not per
+// msg, an idle connection commits at once, and a msg is still acked only
+// once it is committed.
 
 // maxQueuedInbound bounds the msgs a connection queues for commit: the read
 // pump commits by itself beyond it (backpressure).
@@ -56,12 +37,8 @@ type prefixIDCheck interface{ prefixIDCheck() }
 
 func (*RedisStore) prefixIDCheck() {}
 
-// queueInbound queues in for the write pump's next commit, if the store
-// batches; false: commit it now.
-func (s *Server) queueInbound(c *conn, in Inbound) bool {
-	if _, ok := s.store.(InboundBatcher); !ok {
-		return false
-	}
+// queueInbound queues in for the write pump's next commit.
+func (s *Server) queueInbound(c *conn, in Inbound) {
 	c.queueMu.Lock()
 	c.queued = append(c.queued, in)
 	n := len(c.queued)
@@ -71,16 +48,11 @@ func (s *Server) queueInbound(c *conn, in Inbound) bool {
 	} else {
 		c.wakeup()
 	}
-	return true
 }
 
 // commitQueued commits what the connection queued, updates the counters and
 // schedules the ack; on failure the connection closes (4009 when fenced).
 func (s *Server) commitQueued(c *conn) {
-	b, ok := s.store.(InboundBatcher)
-	if !ok {
-		return
-	}
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
 	c.queueMu.Lock()
@@ -90,7 +62,7 @@ func (s *Server) commitQueued(c *conn) {
 	if len(batch) == 0 {
 		return
 	}
-	res, err := b.CommitInboundBatch(context.Background(), batch)
+	res, err := s.store.CommitInbound(context.Background(), batch)
 	for _, r := range res {
 		if r.Outcome == InboundGap {
 			err = errors.New("tether: seq gap in a commit batch")

@@ -19,36 +19,13 @@ type Notifications struct {
 	Resync    func()                           // notifications may have been lost: wake everything
 }
 
-// notifications are the Server's handlers for its Store's Notifier.
+// notifications are the Server's handlers for its Store's Notifier: a
+// connection woken by a takeover elsewhere reads the store, finds itself
+// fenced and closes with 4009.
 func (s *Server) notifications() Notifications {
 	return Notifications{
-		Wake: func(session string) {
-			s.mu.Lock()
-			if c := s.attached[session]; c != nil {
-				c.wakeup()
-			}
-			s.mu.Unlock()
-		},
-		TakenOver: func(session string, gen uint64) {
-			s.mu.Lock()
-			c := s.attached[session]
-			if c != nil {
-				c.mu.Lock()
-				stale := c.generation <= gen
-				c.mu.Unlock()
-				if !stale {
-					c = nil
-				} else {
-					delete(s.attached, session)
-					delete(s.owned, session)
-				}
-			}
-			s.mu.Unlock()
-			if c != nil {
-				s.stats.Takeovers.Add(1)
-				c.requestClose(closeTakenOver, codeTakenOver, nil)
-			}
-		},
+		Wake:      func(session string) { s.Notify(session) },
+		TakenOver: func(session string, _ uint64) { s.Notify(session) },
 		Resync: func() {
 			s.mu.Lock()
 			for _, c := range s.attached {

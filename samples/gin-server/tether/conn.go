@@ -61,7 +61,10 @@ type closeReq struct {
 	terminate bool // drop the TCP connection, no close handshake
 }
 
-const closeWait = 2 * time.Second // for the peer to answer our close frame
+const (
+	closeWait = 2 * time.Second // for the peer to answer our close frame
+	readBytes = 1 << 20         // server msg data the write pump takes from the store per turn
+)
 
 func newConn(s *Server, ws *websocket.Conn, r *http.Request, identity string, upgradeAuthed bool) *conn {
 	return &conn{
@@ -157,12 +160,18 @@ func (c *conn) run() {
 	c.ws.Close()
 }
 
+// extendDeadline runs on the read pump (frames, pings, pongs): until the
+// welcome the hello timeout stands; then 2 x heartbeat, or none at all when
+// heartbeats are off.
 func (c *conn) extendDeadline() {
 	cfg := &c.srv.cfg
-	if !c.welcomed || cfg.Heartbeat < 0 {
-		return // the hello timeout stays; no liveness deadline without heartbeats
+	switch {
+	case !c.welcomed:
+	case cfg.Heartbeat < 0:
+		_ = c.ws.SetReadDeadline(time.Time{})
+	default:
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat))
 	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat))
 }
 
 // readFailed classifies why reading stopped.
@@ -208,8 +217,7 @@ func (c *conn) writePump() {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	buf := make([]byte, 0, 4096)
-	lost := false
+	var buf []byte // grows to the largest frame written; nil while idle
 	write := func(b []byte) bool {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
@@ -227,12 +235,8 @@ func (c *conn) writePump() {
 		c.welcome = nil
 		closing := c.closing
 		ackNow := c.ackPending > 0 && (c.ackPending >= cfg.AckEvery || !now.Before(c.ackDue) || closing != nil || c.draining)
-		ackSeq := c.ackSeq
-		if ackNow {
-			c.ackPending = 0
-		}
+		ackSeq, ackCount := c.ackSeq, c.ackPending
 		attached, session, gen, after, draining := c.attached, c.session, c.generation, c.sentUpto, c.draining
-		ackDue, pending := c.ackDue, c.ackPending > 0
 		c.mu.Unlock()
 
 		if closing != nil && closing.terminate {
@@ -241,37 +245,30 @@ func (c *conn) writePump() {
 		if welcome != nil && !write(welcome) {
 			return
 		}
-		if ackNow && session != "" { // also after the session left: these msgs were committed
-			buf = appendAck(buf[:0], ackSeq)
-			c.srv.stats.AcksOut.Add(1) // before the peer can see it
-			if !write(buf) {
-				return
-			}
-		}
-		more := false
+		more, truncated := false, false
 		if attached && closing == nil {
-			msgs, err := c.srv.store.ReadOutbound(ctx, session, gen, after, cfg.ReadBatch, 1<<20)
+			msgs, err := c.srv.store.ReadOutbound(ctx, session, gen, after, cfg.ReadBatch, readBytes)
 			switch {
 			case errors.Is(err, ErrEvicted):
 				c.srv.stats.WindowOverruns.Add(1)
 				c.srv.log.Debug("msgs owed to the connection were evicted: dropped", "session", session)
 				c.terminate()
 				return
+			case errors.Is(err, ErrFenced):
+				// The session moved to another connection, perhaps on another
+				// instance (which woke us through Server.Notify).
+				c.requestClose(closeTakenOver, codeTakenOver, nil)
+				continue
+			case errors.Is(err, ErrNotFound):
+				// Gone while attached: a shared store lost it (Redis restarted
+				// without its data). 1011: the client comes back and gets
+				// resumed:false, where 4009 would stop it for good.
+				c.requestClose(websocket.CloseInternalServerErr, "session lost by the store", nil)
+				continue
 			case err != nil:
-				// Fenced (taken over, maybe on another instance whose notice
-				// was lost), gone, or the store is down: deliver nothing more.
-				c.mu.Lock()
-				c.attached = false
-				c.mu.Unlock()
-				switch {
-				case errors.Is(err, ErrFenced):
-					c.requestClose(closeTakenOver, codeTakenOver, nil)
-				case errors.Is(err, ErrNotFound):
-					lost = true // bye, or a shared store lost it: closed below at the next ping unless the read pump closes first
-				default:
-					c.srv.log.Warn("store failed", "op", "read", "session", session, "err", err)
-					c.requestClose(websocket.CloseInternalServerErr, "store unavailable", nil)
-				}
+				c.srv.log.Warn("store failed", "op", "read", "session", session, "err", err)
+				c.requestClose(websocket.CloseInternalServerErr, "store unavailable", nil)
+				continue
 			}
 			if n := len(msgs); n > 0 {
 				// Taken: from here an eviction of these no longer overruns us.
@@ -282,14 +279,36 @@ func (c *conn) writePump() {
 				c.mu.Unlock()
 				more = true
 			}
+			bytes := 0
 			for _, m := range msgs {
 				buf = appendMsg(buf[:0], m)
 				if !write(buf) {
 					return
 				}
+				bytes += len(m.Data)
 				c.srv.stats.MsgsOut.Add(1)
 			}
+			truncated = len(msgs) >= cfg.ReadBatch || bytes >= readBytes
 		}
+		// The ack goes after the msgs that its commits appended (ackSeq was
+		// taken before the read): a client that has an ack has the replies
+		// too, on this connection. If the read was cut short, next turn.
+		if ackNow && attached && !truncated {
+			buf = appendAck(buf[:0], ackSeq)
+			if !write(buf) {
+				return
+			}
+			c.srv.stats.AcksOut.Add(1)
+			c.mu.Lock()
+			c.ackPending -= ackCount
+			if c.ackPending > 0 {
+				c.ackDue = now.Add(cfg.AckDelay)
+			}
+			c.mu.Unlock()
+		}
+		c.mu.Lock()
+		ackDue, pending := c.ackDue, c.ackPending > 0
+		c.mu.Unlock()
 		if closing == nil && draining {
 			if c.drained(ctx, attached, session, after, more, pending) || !now.Before(c.srv.drainDeadline()) {
 				c.srv.stats.ShutdownCloses.Add(1)
@@ -312,10 +331,6 @@ func (c *conn) writePump() {
 			return
 		}
 		if !nextPing.IsZero() && !now.Before(nextPing) {
-			if lost {
-				c.requestClose(websocket.CloseInternalServerErr, "session lost by the store", nil)
-				continue
-			}
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(cfg.WriteTimeout)); err != nil {
 				c.terminate()
 				return

@@ -284,6 +284,16 @@ func (c *client) msg(seq uint64, id string, data string) {
 	c.sendText(fmt.Sprintf(`{"type":"msg","seq":%d,"id":%q,"data":%s}`, seq, id, data))
 }
 
+// roundTrip sends msg seq to an echo server (as the seq-th server msg of a
+// fresh session or one in step) and waits for its echo.
+func (c *client) roundTrip(seq uint64) {
+	c.t.Helper()
+	c.msg(seq, fmt.Sprint("rt", seq), fmt.Sprint(seq))
+	if f := c.nextOf("msg"); f.ID == nil || *f.ID != fmt.Sprint("rt", seq) {
+		c.t.Fatalf("echo %s, want the echo of msg %d", f.raw, seq)
+	}
+}
+
 func (c *client) ack(seq uint64) {
 	c.t.Helper()
 	c.sendText(fmt.Sprintf(`{"type":"ack","seq":%d}`, seq))

@@ -221,6 +221,15 @@ func (s *Server) attach(c *conn, rec Record, token string, resumed bool, clientL
 }
 
 func (s *Server) inbound(c *conn, f *clientFrame) {
+	c.mu.Lock()
+	draining := c.draining
+	c.mu.Unlock()
+	if draining {
+		// Shutdown stops taking work: not committed, not acked. The client
+		// sends it again on its next connection (protocol.md §4).
+		s.stats.DeferredByDrain.Add(1)
+		return
+	}
 	switch {
 	case f.seq <= c.c2sLast:
 		s.stats.DuplicatesBySeq.Add(1) // not processed again, acked again
@@ -234,10 +243,11 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 		return
 	}
 	ctx := context.Background()
+	digest := DataDigest(f.data)
 	seen := false
 	if !c.idsChecked {
 		var err error
-		if seen, err = s.store.SeenID(ctx, c.sess.Identity, f.id); err != nil {
+		if seen, err = s.store.SeenID(ctx, c.sess.Identity, f.id, digest); err != nil {
 			s.storeFailed(c, "dedupe", err)
 			return
 		}
@@ -248,30 +258,10 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 	if !seen {
 		effects = s.runHandler(c, f)
 	}
-	in := Inbound{Session: c.sess.ID, Gen: c.gen, Seq: f.seq, Identity: c.sess.Identity, MsgID: f.id, Effects: effects}
-	if s.queueInbound(c, in) {
-		c.c2sLast = f.seq
-		return
-	}
-	res, err := s.store.CommitInbound(ctx, in)
-	if err != nil {
-		s.storeFailed(c, "commit", err)
-		return
-	}
-	switch res.Outcome {
-	case InboundDelivered:
-		s.stats.MsgsIn.Add(1)
-		s.wake(res.Applied)
-	case InboundDuplicateID:
-		s.stats.DuplicatesByID.Add(1)
-	case InboundDuplicate:
-		s.stats.DuplicatesBySeq.Add(1)
-	case InboundGap:
-		s.violation(c, codeBadFrame, fmt.Sprintf("seq gap: expected %d, got %d", res.C2SLast+1, f.seq))
-		return
-	}
-	c.c2sLast = res.C2SLast
-	c.noteAck(res.C2SLast, false)
+	// Committed and acked by the write pump, batched (batch.go).
+	s.queueInbound(c, Inbound{Session: c.sess.ID, Gen: c.gen, Seq: f.seq, Identity: c.sess.Identity, MsgID: f.id,
+		Digest: digest, Effects: effects})
+	c.c2sLast = f.seq
 }
 
 // runHandler runs the application's handler and returns its effects; an
@@ -339,6 +329,9 @@ func (s *Server) ack(c *conn, seq uint64) {
 
 func (s *Server) bye(c *conn) {
 	s.commitQueued(c)
+	// Closing first: the write pump must not find the session gone and take
+	// it for a takeover.
+	c.requestClose(closeNormal, "bye", nil)
 	rec, err := s.store.Delete(context.Background(), c.sess.ID, c.gen)
 	if err != nil {
 		s.storeFailed(c, "bye", err)
@@ -351,7 +344,6 @@ func (s *Server) bye(c *conn) {
 	}
 	s.mu.Unlock()
 	s.sessionEnded(rec, EndBye)
-	c.requestClose(closeNormal, "bye", nil)
 }
 
 // storeFailed: ErrFenced means the session moved to another connection
@@ -405,22 +397,12 @@ func (x *Context) Session() SessionInfo { return x.session }
 
 // Reply sends data to the sender, carrying the client msg's id.
 func (x *Context) Reply(data interface{}) error {
-	raw, err := encodeData(data)
-	if err != nil {
-		return err
-	}
-	x.effects = append(x.effects, Effect{Kind: EffectSend, Session: x.session.ID, Data: raw, ID: x.msgID, HasID: true})
-	return nil
+	return x.addData(Effect{Kind: EffectSend, Session: x.session.ID, ID: x.msgID, HasID: true}, data)
 }
 
 // Send sends data to another session (skipped if it does not exist).
 func (x *Context) Send(sessionID string, data interface{}) error {
-	raw, err := encodeData(data)
-	if err != nil {
-		return err
-	}
-	x.effects = append(x.effects, Effect{Kind: EffectSend, Session: sessionID, Data: raw})
-	return nil
+	return x.addData(Effect{Kind: EffectSend, Session: sessionID}, data)
 }
 
 // Join adds the sender to room; membership survives resume.
@@ -436,11 +418,16 @@ func (x *Context) Leave(room string) {
 // Broadcast relays data to every member of room (the sender too, if it is
 // one), carrying the client msg's id so the sender can recognise its echo.
 func (x *Context) Broadcast(room string, data interface{}) error {
+	return x.addData(Effect{Kind: EffectBroadcast, Room: room, ID: x.msgID, HasID: true}, data)
+}
+
+func (x *Context) addData(e Effect, data interface{}) error {
 	raw, err := encodeData(data)
 	if err != nil {
 		return err
 	}
-	x.effects = append(x.effects, Effect{Kind: EffectBroadcast, Room: room, Data: raw, ID: x.msgID, HasID: true})
+	e.Data = raw
+	x.effects = append(x.effects, e)
 	return nil
 }
 

@@ -183,16 +183,28 @@ func (m *MemoryStore) Delete(_ context.Context, id string, gen uint64) (Record, 
 	return rec, nil
 }
 
-func (m *MemoryStore) SeenID(_ context.Context, identity, msgID string) (bool, error) {
+func (m *MemoryStore) SeenID(_ context.Context, identity, msgID string, digest uint64) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	w := m.windows[identity]
-	return w != nil && w.has(msgID, m.opt.Now(), m.opt.DedupeTTL), nil
+	return w != nil && w.has(msgID, digest, m.opt.Now(), m.opt.DedupeTTL), nil
 }
 
-func (m *MemoryStore) CommitInbound(_ context.Context, in Inbound) (InboundResult, error) {
+func (m *MemoryStore) CommitInbound(_ context.Context, batch []Inbound) ([]InboundResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	out := make([]InboundResult, 0, len(batch))
+	for _, in := range batch {
+		res, err := m.commit(in)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (m *MemoryStore) commit(in Inbound) (InboundResult, error) {
 	s, err := m.current(in.Session, in.Gen)
 	if err != nil {
 		return InboundResult{}, err
@@ -207,13 +219,13 @@ func (m *MemoryStore) CommitInbound(_ context.Context, in Inbound) (InboundResul
 	now := m.opt.Now()
 	w := m.windows[in.Identity]
 	if w == nil {
-		w = &idWindow{ids: make(map[string]time.Time)}
+		w = &idWindow{ids: make(map[string]seenID)}
 		m.windows[in.Identity] = w
 	}
-	if w.has(in.MsgID, now, m.opt.DedupeTTL) {
+	if w.has(in.MsgID, in.Digest, now, m.opt.DedupeTTL) {
 		return InboundResult{Outcome: InboundDuplicateID, C2SLast: s.rec.C2SLast}, nil
 	}
-	w.add(in.MsgID, now, m.opt.DedupeIDs, m.opt.DedupeTTL)
+	w.add(in.MsgID, in.Digest, now, m.opt.DedupeIDs, m.opt.DedupeTTL)
 	res := InboundResult{Outcome: InboundDelivered, C2SLast: s.rec.C2SLast}
 	res.Applied = m.apply(in.Effects, now)
 	return res, nil
@@ -397,21 +409,27 @@ func (s *memSession) snapshot() Record {
 	return r
 }
 
-// idWindow remembers recent client message ids of one identity: at most max
-// of them (the oldest go first), each for ttl.
+// idWindow remembers recent client message ids of one identity, each with
+// the digest of its data: at most max of them (the oldest go first), each
+// for ttl.
 type idWindow struct {
-	ids   map[string]time.Time
-	order []string // insertion order; ids[order[i]] may be newer if re-added
+	ids   map[string]seenID
+	order []string // insertion order; an id re-added with new data appears twice
 }
 
-func (w *idWindow) has(id string, now time.Time, ttl time.Duration) bool {
-	at, ok := w.ids[id]
-	return ok && now.Sub(at) < ttl
+type seenID struct {
+	at     time.Time
+	digest uint64
 }
 
-func (w *idWindow) add(id string, now time.Time, max int, ttl time.Duration) {
+func (w *idWindow) has(id string, digest uint64, now time.Time, ttl time.Duration) bool {
+	e, ok := w.ids[id]
+	return ok && e.digest == digest && now.Sub(e.at) < ttl
+}
+
+func (w *idWindow) add(id string, digest uint64, now time.Time, max int, ttl time.Duration) {
 	w.expire(now, ttl)
-	w.ids[id] = now
+	w.ids[id] = seenID{at: now, digest: digest}
 	w.order = append(w.order, id)
 	for len(w.ids) > max && len(w.order) > 0 {
 		delete(w.ids, w.order[0])
@@ -421,8 +439,8 @@ func (w *idWindow) add(id string, now time.Time, max int, ttl time.Duration) {
 
 func (w *idWindow) expire(now time.Time, ttl time.Duration) {
 	for len(w.order) > 0 {
-		at, ok := w.ids[w.order[0]]
-		if ok && now.Sub(at) < ttl {
+		e, ok := w.ids[w.order[0]]
+		if ok && now.Sub(e.at) < ttl {
 			return
 		}
 		delete(w.ids, w.order[0])

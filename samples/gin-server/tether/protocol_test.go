@@ -217,14 +217,19 @@ func TestViolationsAfterWelcome(t *testing.T) {
 	})
 }
 
+// countingEcho is EchoHandler that counts its calls.
+func countingEcho(n *atomic.Int64) Handler {
+	return func(x *Context, m Message) error {
+		n.Add(1)
+		return EchoHandler(x, m)
+	}
+}
+
 func TestDuplicateReackedNotReprocessed(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
 		var handled atomic.Int64
 		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) {
-			c.OnMessage = func(x *Context, m Message) error {
-				handled.Add(1)
-				return EchoHandler(x, m)
-			}
+			c.OnMessage = countingEcho(&handled)
 			c.AckDelay = time.Millisecond
 		})
 		c := ts.dial(nil)
@@ -267,9 +272,7 @@ func TestAckBatching(t *testing.T) {
 		if a := c.next(); a.Type != "ack" || a.Seq != 4 {
 			t.Fatalf("first frame %s, want ack 4", a.raw)
 		}
-		if n := ts.srv.Stats().AcksOut.Load(); n != 1 {
-			t.Fatalf("acks out %d", n)
-		}
+		waitFor(t, "one ack counted", func() bool { return ts.srv.Stats().AcksOut.Load() == 1 })
 	})
 	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
 		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) {
@@ -376,11 +379,7 @@ func TestResumedFalse(t *testing.T) {
 				if n := ts.srv.Stats().ResumeMisses.Load(); n != 1 {
 					t.Fatalf("resume misses %d", n)
 				}
-				// The new session works.
-				c2.msg(1, "z", `1`)
-				if f := c2.nextOf("msg"); f.Seq != 1 {
-					t.Fatalf("echo %s", f.raw)
-				}
+				c2.roundTrip(1) // the new session works
 			})
 		}
 	})
@@ -401,10 +400,14 @@ func TestWrongTokenLeavesSessionUntouched(t *testing.T) {
 		// An attacker knows the id, not the token: answered exactly like an
 		// unknown id (same members, same types), and the owner is not disturbed.
 		attacker := ts.dial(nil)
-		attacker.sendResume(w.Session, "ff"+w.ResumeToken[2:], 1, 99)
+		wrongToken := "0" + w.ResumeToken[1:]
+		if wrongToken == w.ResumeToken {
+			wrongToken = "1" + w.ResumeToken[1:]
+		}
+		attacker.sendResume(w.Session, wrongToken, 1, 99)
 		wrong := attacker.next()
 		stranger := ts.dial(nil)
-		stranger.sendResume("unknown-session-id", "ff"+w.ResumeToken[2:], 1, 99)
+		stranger.sendResume("unknown-session-id", wrongToken, 1, 99)
 		unknown := stranger.next()
 		if keys(wrong.raw) != keys(unknown.raw) || wrong.Resumed || unknown.Resumed || wrong.LastSeq != 0 {
 			t.Fatalf("wrong token %s vs unknown id %s", wrong.raw, unknown.raw)
@@ -416,10 +419,7 @@ func TestWrongTokenLeavesSessionUntouched(t *testing.T) {
 		if fmt.Sprint(before) != fmt.Sprint(after) {
 			t.Fatalf("session changed:\n%+v\n%+v", before, after)
 		}
-		owner.msg(2, "b", `2`)
-		if f := owner.nextOf("msg"); f.Seq != 2 {
-			t.Fatalf("owner disturbed: %s", f.raw)
-		}
+		owner.roundTrip(2) // the owner is not disturbed
 		if ts.srv.Stats().Takeovers.Load() != 0 {
 			t.Fatal("takeover by a wrong token")
 		}
@@ -469,10 +469,7 @@ func TestTakeover(t *testing.T) {
 		if n := ts.srv.Stats().Takeovers.Load(); n != 1 {
 			t.Fatalf("takeovers %d", n)
 		}
-		c.msg(2, "b", `2`)
-		if f := c.nextOf("msg"); f.Seq != 2 {
-			t.Fatalf("echo %s", f.raw)
-		}
+		c.roundTrip(2)
 	})
 }
 
@@ -508,10 +505,7 @@ func TestResumeAttempt(t *testing.T) {
 			if w3 := stale.resume(w, 0, 1); w3.Resumed {
 				t.Fatalf("a stale hello took the session: %+v", w3)
 			}
-			live.msg(1, "a", `1`)
-			if f := live.nextOf("msg"); f.Seq != 1 {
-				t.Fatalf("live connection disturbed: %s", f.raw)
-			}
+			live.roundTrip(1) // the live connection is not disturbed
 		})
 		t.Run("previous token without attempt is refused", func(t *testing.T) {
 			ts := echoServer(t, newStore, MemoryOptions{}, nil)
@@ -583,9 +577,10 @@ func TestBye(t *testing.T) {
 		if !acked {
 			t.Fatalf("no ack flushed before the close: %v", rawOf(before))
 		}
-		if e := rec.endsOf(); len(e) != 1 || e[0] != w.Session+":bye" {
-			t.Fatalf("ends %v", e)
-		}
+		waitFor(t, "the end hook", func() bool {
+			e := rec.endsOf()
+			return len(e) == 1 && e[0] == w.Session+":bye"
+		})
 		c2 := ts.dial(nil)
 		if w2 := c2.resume(w, 0, 0); w2.Resumed {
 			t.Fatalf("resumed after bye: %+v", w2)
@@ -745,10 +740,7 @@ func TestDedupeByID(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
 		var handled atomic.Int64
 		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) {
-			c.OnMessage = func(x *Context, m Message) error {
-				handled.Add(1)
-				return EchoHandler(x, m)
-			}
+			c.OnMessage = countingEcho(&handled)
 		})
 		hello := func(token string) *client {
 			c := ts.dial(nil)
@@ -767,13 +759,19 @@ func TestDedupeByID(t *testing.T) {
 		if f := a2.nextOf("msg"); f.ID == nil || *f.ID != "id-2" {
 			t.Fatalf("first reply %s: the duplicate id was processed again", f.raw)
 		}
+		// The same id with other data is new content (tether-chat's resync
+		// copies), not a retry: processed.
+		a2.msg(3, "id-1", `{"resync":true}`)
+		if f := a2.nextOf("msg"); f.ID == nil || *f.ID != "id-1" {
+			t.Fatalf("reply %s", f.raw)
+		}
 		// Another identity has its own window.
 		b := hello("bob")
 		b.msg(1, "id-1", `1`)
 		if f := b.nextOf("msg"); f.ID == nil || *f.ID != "id-1" {
 			t.Fatalf("reply %s", f.raw)
 		}
-		if handled.Load() != 3 || ts.srv.Stats().DuplicatesByID.Load() != 1 {
+		if handled.Load() != 4 || ts.srv.Stats().DuplicatesByID.Load() != 1 {
 			t.Fatalf("handled %d, duplicates by id %d", handled.Load(), ts.srv.Stats().DuplicatesByID.Load())
 		}
 	})
@@ -836,7 +834,8 @@ func TestReadLimit(t *testing.T) {
 
 func TestHeartbeat(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
-		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) { c.Heartbeat = 30 * time.Millisecond })
+		// Generous for a loaded machine: a late pong must not look like silence.
+		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) { c.Heartbeat = 200 * time.Millisecond })
 		c := ts.dial(nil)
 		var pings atomic.Int64
 		c.ws.SetPingHandler(func(data string) error {
@@ -844,7 +843,7 @@ func TestHeartbeat(t *testing.T) {
 			return c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 		})
 		w := c.hello()
-		if w.HeartbeatMs != 30 {
+		if w.HeartbeatMs != 200 {
 			t.Fatalf("welcome %+v", w)
 		}
 		// A client that answers pings stays (reading processes the pings).
@@ -855,7 +854,7 @@ func TestHeartbeat(t *testing.T) {
 				}
 			}
 		}()
-		waitFor(t, "pings", func() bool { return pings.Load() >= 5 })
+		waitFor(t, "pings", func() bool { return pings.Load() >= 3 })
 		if n := ts.srv.Stats().LivenessTimeouts.Load(); n != 0 {
 			t.Fatalf("an answering client was dropped (%d)", n)
 		}
@@ -948,8 +947,16 @@ func TestGracefulShutdown(t *testing.T) {
 			if resp.StatusCode != 503 {
 				t.Fatalf("healthz while draining: %d", resp.StatusCode)
 			}
+			// New work is not taken while draining: not processed, not acked.
+			c.msg(2, "b", `2`)
+			waitFor(t, "deferred", func() bool { return ts.srv.Stats().DeferredByDrain.Load() == 1 })
 			c.ack(echo.Seq)
-			c.expectClose(1012)
+			if before := c.expectClose(1012); len(before) != 0 {
+				t.Fatalf("frames after the drain began: %v", rawOf(before))
+			}
+			if ts.srv.Stats().MsgsIn.Load() != 1 {
+				t.Fatal("a msg was processed while draining")
+			}
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
@@ -1005,9 +1012,9 @@ func TestMetrics(t *testing.T) {
 			"tether_connections 1", "tether_sessions 1", "tether_resumes_total 0", "tether_takeovers_total 0",
 			"tether_sessions_lost_total 0", `tether_duplicates_dropped_total{by="seq"} 1`,
 			`tether_duplicates_dropped_total{by="id"} 0`, "tether_replay_buffer_msgs 1",
-			"tether_messages_in_total 1", "tether_messages_out_total 1",
+			"tether_messages_in_total 1", "tether_messages_out_total 1", "go_goroutines",
 		} {
-			if !strings.Contains(body, want+"\n") {
+			if !strings.Contains(body, want+"\n") && !strings.Contains(body, want+" ") {
 				t.Errorf("metrics lack %q", want)
 			}
 		}
@@ -1015,3 +1022,62 @@ func TestMetrics(t *testing.T) {
 }
 
 func nilCtx() context.Context { return context.Background() }
+
+func TestNoHeartbeatNoDeadline(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
+		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) {
+			c.Heartbeat = -1
+			c.HelloTimeout = 30 * time.Millisecond
+		})
+		c := ts.dial(nil)
+		if w := c.hello(); w.HeartbeatMs != 0 {
+			t.Fatalf("heartbeat_ms advertised with pings off: %+v", w)
+		}
+		// Well past the hello timeout: the welcome lifted it, and no liveness
+		// deadline replaces it.
+		time.Sleep(150 * time.Millisecond)
+		c.roundTrip(1)
+	})
+}
+
+// Another instance (here: a direct Store call) resumes the session; a
+// Notify makes this instance's stale connection find itself fenced: 4009.
+func TestTakeoverElsewhereFencesTheConnection(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
+		ts := echoServer(t, newStore, MemoryOptions{}, nil)
+		c := ts.dial(nil)
+		w := c.hello()
+		res, err := ts.srv.Store().Resume(context.Background(), ResumeRequest{ID: w.Session,
+			TokenHash: tokenHash(w.ResumeToken), NewTokenHash: tokenHash("other"), Owner: "instance-b"})
+		if err != nil || res.Outcome != ResumeOK || !res.PrevAttached || res.PrevOwner != ts.srv.cfg.InstanceID {
+			t.Fatalf("resume %+v %v", res, err)
+		}
+		ts.srv.Notify(w.Session)
+		c.expectClose(4009)
+	})
+}
+
+// An ack never overtakes the replies of the msgs it covers: a client that
+// has the ack has the echo (so a crash right after the ack orphans nothing).
+func TestRepliesPrecedeTheirAck(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
+		ts := echoServer(t, newStore, MemoryOptions{}, func(c *Config) { c.AckEvery = 1 })
+		c := ts.dial(nil)
+		c.hello()
+		for seq := uint64(1); seq <= 50; seq++ {
+			c.msg(seq, fmt.Sprint(seq), `null`)
+		}
+		echoed := uint64(0)
+		for echoed < 50 {
+			f := c.next()
+			switch f.Type {
+			case "msg":
+				echoed = f.Seq
+			case "ack":
+				if f.Seq > echoed {
+					t.Fatalf("ack %d before the echo of msg %d", f.Seq, echoed+1)
+				}
+			}
+		}
+	})
+}

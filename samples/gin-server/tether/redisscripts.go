@@ -236,42 +236,43 @@ return s
 `
 
 // KEYS: s r m ids. ARGV[4..7] limits, ARGV[8..]: id gen caller dedupe_max
-// count, then per msg: seq msgid neffects, then 6 args per effect.
+// count, then per msg: seq msgid digest neffects, then 6 args per effect.
 // Returns {status, c2s, {outcome per msg}, {touched: sid owner seq first ...}};
-// outcomes 0 delivered, 1 duplicate, 2 duplicate id, 3 gap (the rest of the
-// batch is not looked at).
+// outcomes 0 delivered, 1 duplicate, 2 duplicate id, 3 gap. The window's
+// members are "<msgid>:<digest>": the same id with other data is new.
+// Also returns c2s after each msg (5th element).
 const luaCommit = luaPrelude + luaEffects + `
 local sid, caller, ttl = ARGV[8], ARGV[10], tonumber(ARGV[7])
 local err = check(sid, ARGV[9])
 if err then return {err} end
 local dmax, count = tonumber(ARGV[11]), tonumber(ARGV[12])
 local c2s = tonumber(redis.call('HGET', KEYS[1], 'c2s'))
-local outcomes, touched, notify = {}, {}, {}
+local outcomes, after, touched, notify = {}, {}, {}, {}
 local i = 13
 local windowSwept = false
 for m = 1, count do
-  local seq, msgid, ne = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
-  local first, last = i + 3, i + 2 + 6 * ne
+  local seq, member, ne = tonumber(ARGV[i]), ARGV[i + 1] .. ':' .. ARGV[i + 2], tonumber(ARGV[i + 3])
+  local first, last = i + 4, i + 3 + 6 * ne
   i = last + 1
   if seq <= c2s then
     outcomes[m] = 1
   elseif seq > c2s + 1 then
     outcomes[m] = 3
-    break
   else
     c2s = seq
     if not windowSwept then
       redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - ttl)
       windowSwept = true
     end
-    if redis.call('ZSCORE', KEYS[4], msgid) then
+    if redis.call('ZSCORE', KEYS[4], member) then
       outcomes[m] = 2
     else
-      redis.call('ZADD', KEYS[4], now, msgid)
+      redis.call('ZADD', KEYS[4], now, member)
       outcomes[m] = 0
       apply(first, last, caller, touched, notify)
     end
   end
+  after[m] = c2s
 end
 redis.call('HSET', KEYS[1], 'c2s', c2s)
 if windowSwept then
@@ -280,7 +281,7 @@ if windowSwept then
   redis.call('PEXPIRE', KEYS[4], ttl)
 end
 publish(notify)
-return {'OK', c2s, outcomes, touched}
+return {'OK', c2s, outcomes, touched, after}
 `
 
 // ARGV[4..7] limits, ARGV[8] caller, ARGV[9..] effects. Returns touched.

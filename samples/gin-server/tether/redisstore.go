@@ -268,13 +268,13 @@ func (r *RedisStore) idsKey(identity string) string {
 	return r.opt.Prefix + "ids:{" + identity + "}"
 }
 
-func (r *RedisStore) SeenID(ctx context.Context, identity, msgID string) (bool, error) {
+func (r *RedisStore) SeenID(ctx context.Context, identity, msgID string, digest uint64) (bool, error) {
 	c, err := r.pool.GetContext(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer c.Close()
-	v, err := c.Do("ZSCORE", r.idsKey(identity), msgID)
+	v, err := c.Do("ZSCORE", r.idsKey(identity), msgID+":"+strconv.FormatUint(digest, 10))
 	if err != nil || v == nil {
 		return false, err
 	}
@@ -339,20 +339,10 @@ func (r *RedisStore) Sessions() int { return r.gauge("sessions") }
 // the same way.
 func (r *RedisStore) ReplayDepth() int { return r.gauge("depth") }
 
-func (r *RedisStore) CommitInbound(ctx context.Context, in Inbound) (InboundResult, error) {
-	res, err := r.CommitInboundBatch(ctx, []Inbound{in})
-	if err != nil {
-		return InboundResult{}, err
-	}
-	return res[0], nil
-}
-
-// CommitInboundBatch commits consecutive msgs of one session (same Session,
-// Gen and Identity) in one script: InboundBatcher. The results are those
-// CommitInbound would have given one by one; after a gap the rest are not
-// looked at and are reported as gaps too. The effects that were applied are
-// all in the first result's Applied.
-func (r *RedisStore) CommitInboundBatch(ctx context.Context, ins []Inbound) ([]InboundResult, error) {
+// CommitInbound commits a batch of msgs of one session (same Session, Gen and
+// Identity: what a connection queues) in one script. The effects applied are
+// all reported in the first result's Applied.
+func (r *RedisStore) CommitInbound(ctx context.Context, ins []Inbound) ([]InboundResult, error) {
 	if len(ins) == 0 {
 		return nil, nil
 	}
@@ -363,7 +353,7 @@ func (r *RedisStore) CommitInboundBatch(ctx context.Context, ins []Inbound) ([]I
 		if in.Session != first.Session || in.Gen != first.Gen || in.Identity != first.Identity {
 			return nil, errors.New("tether: a commit batch spans sessions")
 		}
-		args = append(args, in.Seq, in.MsgID, len(in.Effects))
+		args = append(args, in.Seq, in.MsgID, strconv.FormatUint(in.Digest, 10), len(in.Effects))
 		args = effectArgs(args, in.Effects)
 	}
 	v, err := r.run(ctx, r.commit, keys, args...)
@@ -377,19 +367,24 @@ func (r *RedisStore) CommitInboundBatch(ctx context.Context, ins []Inbound) ([]I
 	if err := status(vals[0]); err != nil {
 		return nil, err
 	}
-	c2s, _ := redis.Uint64(vals[1], nil)
-	outcomes, _ := redis.Ints(vals[2], nil)
+	outcomes, err := redis.Ints(vals[2], nil)
+	if err != nil {
+		return nil, err
+	}
+	after, err := redis.Int64s(vals[4], nil) // (this redigo's Uint64s refuses integer replies)
+	if err != nil {
+		return nil, err
+	}
 	applied, err := parseTouched(vals[3])
 	if err != nil {
 		return nil, err
 	}
+	if len(outcomes) != len(ins) || len(after) != len(ins) {
+		return nil, fmt.Errorf("tether: redis: %d outcomes for %d msgs", len(outcomes), len(ins))
+	}
 	out := make([]InboundResult, len(ins))
 	for i := range out {
-		o := 3
-		if i < len(outcomes) {
-			o = outcomes[i]
-		}
-		out[i] = InboundResult{Outcome: [...]InboundOutcome{InboundDelivered, InboundDuplicate, InboundDuplicateID, InboundGap}[o], C2SLast: c2s}
+		out[i] = InboundResult{Outcome: [...]InboundOutcome{InboundDelivered, InboundDuplicate, InboundDuplicateID, InboundGap}[outcomes[i]], C2SLast: uint64(after[i])}
 	}
 	out[0].Applied = applied
 	return out, nil

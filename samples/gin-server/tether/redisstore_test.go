@@ -98,24 +98,6 @@ func newRedisStore(t *testing.T, opt MemoryOptions) *RedisStore {
 	return s
 }
 
-// bothStores is the store-level table: each case runs against a
-// MemoryStore and a RedisStore.
-func bothStores(t *testing.T, body func(t *testing.T, newStore func(MemoryOptions) Store)) {
-	kinds := []struct {
-		name string
-		make func(t *testing.T, opt MemoryOptions) Store
-	}{
-		{"memory", func(_ *testing.T, opt MemoryOptions) Store { return NewMemoryStore(opt) }},
-		{"redis", func(t *testing.T, opt MemoryOptions) Store { return newRedisStore(t, opt) }},
-	}
-	for _, k := range kinds {
-		k := k
-		t.Run(k.name, func(t *testing.T) {
-			body(t, func(opt MemoryOptions) Store { return k.make(t, opt) })
-		})
-	}
-}
-
 type storeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -152,7 +134,7 @@ func (r storeResult[T]) must(t *testing.T) T {
 	return r.v
 }
 
-func TestStoreContract(t *testing.T) {
+func TestStoreTable(t *testing.T) {
 	ctx := context.Background()
 	tok := func(s string) []byte { return tokenHash(s) }
 	cases := []struct {
@@ -223,7 +205,7 @@ func TestStoreContract(t *testing.T) {
 			if _, err := st.ReadOutbound(ctx, "a", 1, 1, 10, 1<<20); !errors.Is(err, ErrFenced) {
 				t.Fatalf("read by gen 1: %v", err)
 			}
-			if _, err := st.CommitInbound(ctx, Inbound{Session: "a", Gen: 1, Seq: 1, MsgID: "x"}); !errors.Is(err, ErrFenced) {
+			if _, err := commitOne(st, Inbound{Session: "a", Gen: 1, Seq: 1, MsgID: "x"}); !errors.Is(err, ErrFenced) {
 				t.Fatalf("commit by gen 1: %v", err)
 			}
 			if err := st.Detach(ctx, "a", 1, time.Minute); !errors.Is(err, ErrFenced) {
@@ -250,20 +232,20 @@ func TestStoreContract(t *testing.T) {
 		}},
 		{"commit inbound: delivered, duplicate, gap, duplicate id", MemoryOptions{}, func(t *testing.T, st Store, _ *storeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", Identity: "u", TokenHash: tok("t1"), Owner: "i1"})).must(t)
-			r := storeTry(st.CommitInbound(ctx, Inbound{Session: "a", Gen: 1, Seq: 1, Identity: "u", MsgID: "m1", Effects: []Effect{sendEffect("a", `"r1"`)}})).must(t)
+			r := storeTry(commitOne(st, Inbound{Session: "a", Gen: 1, Seq: 1, Identity: "u", MsgID: "m1", Effects: []Effect{sendEffect("a", `"r1"`)}})).must(t)
 			if r.Outcome != InboundDelivered || r.C2SLast != 1 || len(r.Applied.Touched) != 1 {
 				t.Fatalf("first %+v", r)
 			}
-			if r := storeTry(st.CommitInbound(ctx, Inbound{Session: "a", Gen: 1, Seq: 1, Identity: "u", MsgID: "m1"})).must(t); r.Outcome != InboundDuplicate {
+			if r := storeTry(commitOne(st, Inbound{Session: "a", Gen: 1, Seq: 1, Identity: "u", MsgID: "m1"})).must(t); r.Outcome != InboundDuplicate {
 				t.Fatalf("dup seq %+v", r)
 			}
-			if r := storeTry(st.CommitInbound(ctx, Inbound{Session: "a", Gen: 1, Seq: 3, Identity: "u", MsgID: "m3"})).must(t); r.Outcome != InboundGap || r.C2SLast != 1 {
+			if r := storeTry(commitOne(st, Inbound{Session: "a", Gen: 1, Seq: 3, Identity: "u", MsgID: "m3"})).must(t); r.Outcome != InboundGap || r.C2SLast != 1 {
 				t.Fatalf("gap %+v", r)
 			}
-			if !storeTry(st.SeenID(ctx, "u", "m1")).must(t) || storeTry(st.SeenID(ctx, "u", "m2")).must(t) || storeTry(st.SeenID(ctx, "other", "m1")).must(t) {
+			if !storeTry(st.SeenID(ctx, "u", "m1", 0)).must(t) || storeTry(st.SeenID(ctx, "u", "m2", 0)).must(t) || storeTry(st.SeenID(ctx, "other", "m1", 0)).must(t) {
 				t.Fatal("SeenID")
 			}
-			r = storeTry(st.CommitInbound(ctx, Inbound{Session: "a", Gen: 1, Seq: 2, Identity: "u", MsgID: "m1", Effects: []Effect{sendEffect("a", `"again"`)}})).must(t)
+			r = storeTry(commitOne(st, Inbound{Session: "a", Gen: 1, Seq: 2, Identity: "u", MsgID: "m1", Effects: []Effect{sendEffect("a", `"again"`)}})).must(t)
 			if r.Outcome != InboundDuplicateID || r.C2SLast != 2 || len(r.Applied.Touched) != 0 {
 				t.Fatalf("dup id %+v", r)
 			}
@@ -274,14 +256,14 @@ func TestStoreContract(t *testing.T) {
 		{"dedupe window: ttl and size", MemoryOptions{DedupeIDs: 2, DedupeTTL: time.Minute}, func(t *testing.T, st Store, clk *storeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", Identity: "u", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			for i, id := range []string{"m1", "m2", "m3"} {
-				storeTry(st.CommitInbound(ctx, Inbound{Session: "a", Gen: 1, Seq: uint64(i + 1), Identity: "u", MsgID: id})).must(t)
+				storeTry(commitOne(st, Inbound{Session: "a", Gen: 1, Seq: uint64(i + 1), Identity: "u", MsgID: id})).must(t)
 				clk.Advance(time.Second)
 			}
-			if storeTry(st.SeenID(ctx, "u", "m1")).must(t) || !storeTry(st.SeenID(ctx, "u", "m2")).must(t) || !storeTry(st.SeenID(ctx, "u", "m3")).must(t) {
+			if storeTry(st.SeenID(ctx, "u", "m1", 0)).must(t) || !storeTry(st.SeenID(ctx, "u", "m2", 0)).must(t) || !storeTry(st.SeenID(ctx, "u", "m3", 0)).must(t) {
 				t.Fatal("window of 2 keeps the newest 2")
 			}
 			clk.Advance(time.Minute)
-			if storeTry(st.SeenID(ctx, "u", "m3")).must(t) {
+			if storeTry(st.SeenID(ctx, "u", "m3", 0)).must(t) {
 				t.Fatal("an id older than the TTL is forgotten")
 			}
 		}},
@@ -367,7 +349,7 @@ func TestStoreContract(t *testing.T) {
 	for _, tc := range cases {
 		tc := tc
 		t.Run(tc.name, func(t *testing.T) {
-			bothStores(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
+			forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
 				clk := &storeClock{t: time.UnixMilli(1_700_000_000_000)}
 				opt := tc.opt
 				opt.Now = clk.Now
@@ -392,7 +374,7 @@ func TestRedisCommitBatch(t *testing.T) {
 	}
 	batch = append(batch, Inbound{Session: "a", Gen: 1, Seq: 40, Identity: "u", MsgID: "m40"},
 		Inbound{Session: "a", Gen: 1, Seq: 50, Identity: "u", MsgID: "m50"})
-	res := storeTry(st.CommitInboundBatch(ctx, batch)).must(t)
+	res := storeTry(st.CommitInbound(ctx, batch)).must(t)
 	if res[4].Outcome != InboundDuplicateID || res[0].Outcome != InboundDelivered || res[40].Outcome != InboundDuplicate ||
 		res[41].Outcome != InboundGap || res[41].C2SLast != 40 || len(res[0].Applied.Touched) != 39 {
 		t.Fatalf("batch results: %+v %+v %+v %+v", res[0].Outcome, res[4], res[40], res[41])

@@ -41,6 +41,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Subprotocol is the WebSocket subprotocol the server selects.
@@ -272,7 +273,10 @@ func New(cfg Config) (*Server, error) {
 	s.upgrader = websocket.Upgrader{
 		Subprotocols:     []string{Subprotocol},
 		HandshakeTimeout: 10 * time.Second,
-		CheckOrigin:      s.checkOrigin,
+		// Idle connections hold no write buffer: it returns to the pool
+		// after each message.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     s.checkOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			http.Error(w, reason.Error(), status)
 		},
@@ -281,17 +285,20 @@ func New(cfg Config) (*Server, error) {
 		cfg.Upgrader(&s.upgrader)
 	}
 	c := collector{srv: s}
-	s.registry.MustRegister(c)
+	// The server's own registry also has the runtime's go_* (goroutines,
+	// memory) and process_* metrics; a Registerer gets only ours.
+	s.registry.MustRegister(c, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	s.bgWG.Add(1)
-	go s.sweepLoop()
+	go s.tick(s.sweepInterval(), s.sweep)
 	if cfg.PushInterval > 0 {
 		s.bgWG.Add(1)
-		go s.pushLoop()
+		go s.tick(cfg.PushInterval, s.push)
 	}
 	if n, ok := cfg.Store.(Notifier); ok {
 		s.unlisten = n.Listen(cfg.InstanceID, s.notifications())
@@ -481,33 +488,32 @@ func (s *Server) Healthz(w http.ResponseWriter, _ *http.Request) {
 // Send appends a server msg to the session (its replay buffer: delivered
 // when attached, replayed on resume). ErrNotFound if there is no such session.
 func (s *Server) Send(sessionID string, data interface{}) error {
-	raw, err := encodeData(data)
-	if err != nil {
-		return err
+	res, err := s.appendData(Effect{Kind: EffectSend, Session: sessionID}, data)
+	if err == nil && len(res.Touched) == 0 {
+		err = ErrNotFound
 	}
-	res, err := s.store.Append(context.Background(), []Effect{{Kind: EffectSend, Session: sessionID, Data: raw}})
-	if err != nil {
-		return err
-	}
-	if len(res.Touched) == 0 {
-		return ErrNotFound
-	}
-	s.wake(res)
-	return nil
+	return err
 }
 
 // Broadcast appends a server msg to every member of room.
 func (s *Server) Broadcast(room string, data interface{}) error {
+	_, err := s.appendData(Effect{Kind: EffectBroadcast, Room: room}, data)
+	return err
+}
+
+// appendData encodes data into e, appends it and wakes its recipients.
+func (s *Server) appendData(e Effect, data interface{}) (AppendResult, error) {
 	raw, err := encodeData(data)
 	if err != nil {
-		return err
+		return AppendResult{}, err
 	}
-	res, err := s.store.Append(context.Background(), []Effect{{Kind: EffectBroadcast, Room: room, Data: raw}})
+	e.Data = raw
+	res, err := s.store.Append(context.Background(), []Effect{e})
 	if err != nil {
-		return err
+		return res, err
 	}
 	s.wake(res)
-	return nil
+	return res, nil
 }
 
 // Join adds the session to room; membership survives resume and ends with
@@ -544,6 +550,20 @@ func encodeData(data interface{}) (json.RawMessage, error) {
 		return nil, errors.New("tether: data is not valid JSON")
 	}
 	return compactJSON(append(json.RawMessage(nil), raw...)), nil
+}
+
+// Notify wakes the connections attached here to these sessions, so they
+// look at the store again: for a shared store whose other instances appended
+// msgs (or took a session over: the woken connection then finds itself
+// fenced and closes with 4009). Cheap when nothing changed.
+func (s *Server) Notify(sessionIDs ...string) {
+	s.mu.Lock()
+	for _, id := range sessionIDs {
+		if c := s.attached[id]; c != nil {
+			c.wakeup()
+		}
+	}
+	s.mu.Unlock()
 }
 
 // wake tells the attached connections of touched sessions that msgs wait.
@@ -630,8 +650,23 @@ func (s *Server) Close() {
 	}
 }
 
-func (s *Server) sweepLoop() {
+// tick runs fn every interval until Close; it is one of the background
+// goroutines (bgWG).
+func (s *Server) tick(interval time.Duration, fn func()) {
 	defer s.bgWG.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}
+
+func (s *Server) sweepInterval() time.Duration {
 	every := s.cfg.SessionTTL / 4
 	if every > time.Second {
 		every = time.Second
@@ -639,57 +674,45 @@ func (s *Server) sweepLoop() {
 	if every < 10*time.Millisecond {
 		every = 10 * time.Millisecond
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			expired, err := s.store.Sweep(context.Background())
-			if err != nil {
-				s.log.Warn("sweep failed", "err", err)
-			}
-			for _, r := range expired {
-				s.stats.SessionsExpired.Add(1)
-				s.sessionEnded(r, EndExpired)
-			}
-		}
+	return every
+}
+
+// sweep ends the sessions whose TTL ran out.
+func (s *Server) sweep() {
+	expired, err := s.store.Sweep(context.Background())
+	if err != nil {
+		s.log.Warn("sweep failed", "err", err)
+	}
+	for _, r := range expired {
+		s.stats.SessionsExpired.Add(1)
+		s.sessionEnded(r, EndExpired)
 	}
 }
 
-func (s *Server) pushLoop() {
-	defer s.bgWG.Done()
-	t := time.NewTicker(s.cfg.PushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		if s.draining {
-			s.mu.Unlock()
-			continue
-		}
-		effects := make([]Effect, 0, len(s.owned))
-		for id, o := range s.owned {
-			o.pushes++
-			data := append(json.RawMessage(`{"push":`), strconv.FormatUint(o.pushes, 10)...)
-			effects = append(effects, Effect{Kind: EffectSend, Session: id, Data: append(data, '}')})
-		}
+// push sends {"push": k} to every session this instance holds (not while
+// draining: the replay must be able to run dry).
+func (s *Server) push() {
+	s.mu.Lock()
+	if s.draining {
 		s.mu.Unlock()
-		if len(effects) == 0 {
-			continue
-		}
-		res, err := s.store.Append(context.Background(), effects)
-		if err != nil {
-			s.log.Warn("push failed", "err", err)
-			continue
-		}
-		s.wake(res)
+		return
 	}
+	effects := make([]Effect, 0, len(s.owned))
+	for id, o := range s.owned {
+		o.pushes++
+		data := append(json.RawMessage(`{"push":`), strconv.FormatUint(o.pushes, 10)...)
+		effects = append(effects, Effect{Kind: EffectSend, Session: id, Data: append(data, '}')})
+	}
+	s.mu.Unlock()
+	if len(effects) == 0 {
+		return
+	}
+	res, err := s.store.Append(context.Background(), effects)
+	if err != nil {
+		s.log.Warn("push failed", "err", err)
+		return
+	}
+	s.wake(res)
 }
 
 func (s *Server) sessionEnded(r Record, why EndReason) {

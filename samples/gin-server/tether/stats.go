@@ -42,6 +42,7 @@ type Stats struct {
 	WindowOverruns    atomic.Uint64 // connections dropped: msgs they were owed were evicted unsent
 	UpgradesRejected  atomic.Uint64 // refused with 503/429 (and the command's scripted rejections)
 	ShutdownCloses    atomic.Uint64 // connections closed 1012 by a graceful shutdown
+	DeferredByDrain   atomic.Uint64 // client msgs left unprocessed (and unacked) while draining
 	protocolErrorsMu  sync.Mutex
 	protocolErrorsMap map[string]uint64
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"time"
 )
 
@@ -48,18 +49,23 @@ type Store interface {
 	// ErrFenced if gen is not current, ErrNotFound if it does not exist.
 	Delete(ctx context.Context, id string, gen uint64) (Record, error)
 
-	// SeenID reports whether msgID is in the id-dedupe window of identity.
-	// The server asks before it runs the application's handler.
-	SeenID(ctx context.Context, identity, msgID string) (bool, error)
+	// SeenID reports whether msgID is in the id-dedupe window of identity
+	// with this digest of its data. The same id with other data is not a
+	// duplicate: it is an application-level re-send with new content (such
+	// as tether-chat's resync copies), not a retry. The server asks before it
+	// runs the application's handler.
+	SeenID(ctx context.Context, identity, msgID string, digest uint64) (bool, error)
 
-	// CommitInbound records client msg in.Seq of in.Session: only if the
-	// generation is current (ErrFenced) and in.Seq == the session's last
-	// client seq + 1 (otherwise InboundDuplicate or InboundGap, and nothing
-	// changes). If in.MsgID is already in the identity's window the seq still
-	// advances but in.Effects are dropped (InboundDuplicateID). Otherwise the
-	// id enters the window and the effects are applied, in order, in the same
-	// atomic step (InboundDelivered).
-	CommitInbound(ctx context.Context, in Inbound) (InboundResult, error)
+	// CommitInbound records client msgs, in order, one result each. For each
+	// in: only if the generation is current (ErrFenced for the whole call)
+	// and in.Seq == the session's last client seq + 1 (otherwise
+	// InboundDuplicate or InboundGap, and nothing changes). If in.MsgID is
+	// already in the identity's window with in.Digest the seq still advances
+	// but in.Effects are dropped (InboundDuplicateID). Otherwise the id enters the window and
+	// the effects are applied, in order, in the same atomic step
+	// (InboundDelivered). A batch lets a shared store commit several msgs
+	// (e.g. one ack batch) in one round trip; the server sends one today.
+	CommitInbound(ctx context.Context, batch []Inbound) ([]InboundResult, error)
 
 	// Append applies effects that do not come with an inbound msg
 	// (Server.Send, Server.Broadcast, pushes), in order, atomically. Effects
@@ -83,6 +89,14 @@ type Store interface {
 	// Sweep deletes the sessions whose TTL has run out and returns them. A
 	// store whose records expire by themselves may return none.
 	Sweep(ctx context.Context) ([]Record, error)
+}
+
+// DataDigest is the digest of a msg's data that the dedupe window keeps
+// with its id: 64-bit FNV-1a of the compact JSON text.
+func DataDigest(data []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(compactJSON(data))
+	return h.Sum64()
 }
 
 // Errors a Store returns. Callers compare with errors.Is.
@@ -166,6 +180,7 @@ type Inbound struct {
 	Seq      uint64
 	Identity string
 	MsgID    string
+	Digest   uint64 // of the msg's data (DataDigest); with MsgID, the dedupe key
 	Effects  []Effect
 }
 

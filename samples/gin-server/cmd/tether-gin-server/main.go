@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -143,10 +144,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tether-gin-server:", err)
 		os.Exit(2)
 	}
-	os.Exit(run(o))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(o, sig, os.Stdout))
 }
 
-func run(o options) int {
+// run serves until stop delivers a signal, then shuts down gracefully. The
+// first line on stdout is "listening on HOST:PORT".
+func run(o options, stop <-chan os.Signal, stdout io.Writer) int {
 	logger := tether.NewLogger(os.Stderr, o.verbose)
 	cfg := tether.Config{
 		SessionTTL:      ms(o.sessionTTLMs),
@@ -258,13 +263,11 @@ func run(o options) int {
 		ln = tls.NewListener(ln, httpSrv.TLSConfig)
 	}
 	// Tests parse this line: always first on stdout.
-	fmt.Printf("listening on %s:%d\n", o.host, ln.Addr().(*net.TCPAddr).Port)
+	fmt.Fprintf(stdout, "listening on %s:%d\n", o.host, ln.Addr().(*net.TCPAddr).Port)
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		logger.Debug("listening", "addr", ta.String(), "path", o.path, "echo", o.echo)
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	select {
@@ -272,12 +275,12 @@ func run(o options) int {
 		fmt.Fprintln(os.Stderr, "tether-gin-server: serve:", err)
 		srv.Close()
 		return 1
-	case s := <-sig:
+	case s := <-stop:
 		logger.Debug("signal, shutting down", "signal", s.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ms(o.drainMs)+2*time.Second)
 	defer cancel()
-	go func() { _ = httpSrv.Shutdown(ctx) }() // stop accepting; hijacked WebSockets are ours
+	_ = httpSrv.Shutdown(ctx) // stop accepting; the hijacked WebSockets are srv's
 	_ = srv.Shutdown(ctx)
 	if o.verbose {
 		fmt.Fprintln(os.Stderr, "tether-gin-server: stats", srv.Stats().String())
