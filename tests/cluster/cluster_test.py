@@ -27,24 +27,8 @@ import time
 import urllib.request
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Fail(message)
-
-
-def eventually(pred, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise Fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat"))
+from chat_test_support import TestFailure as Fail, check, eventually  # noqa: E402
 
 
 def free_port():
@@ -337,7 +321,8 @@ def ms_stats(values):
 
 def scenario_kill9(a, cl):
     count, n = 10000, 20
-    clients = [Cli(a, cl.url, f"c{i}", count) for i in range(n)]
+    # Paced (1 ms between sends) so that the load outlasts the five kills.
+    clients = [Cli(a, cl.url, f"c{i}", count, interval_ms=1) for i in range(n)]
     eventually(lambda: len([s for s in cl.sessions().values() if s["att"]]) >= n, 30, "all clients attached")
     lat, kills = [], []
     next_kill = time.monotonic() + 2
@@ -515,7 +500,7 @@ def scenario_pubsub(a, cl):
         check(killed >= len(cl.ports), f"CLIENT KILL TYPE pubsub killed {killed}")
         t = time.monotonic()
         open(os.path.join(cl.tmp, "go"), "w").close()
-        eventually(lambda: all(c.received("after-kill") for c in chats), 30, "the msg after the kill")
+        eventually(lambda: all(c.received("after-kill") for c in chats), 30, "the msg after the kill", interval=0.01)
         delay = (time.monotonic() - t) * 1000.0
         for c in chats:
             c.p.wait(timeout=60)

@@ -15,14 +15,12 @@ import (
 
 // RedisOptions configure a RedisStore. Zero values take the defaults.
 type RedisOptions struct {
-	URL         string        // redis://HOST:PORT/DB (required unless Pool is set)
-	Pool        *redis.Pool   // use this pool instead of dialing URL
-	Prefix      string        // key prefix (default "tether:")
-	ReplayMsgs  int           // server msgs kept per session (default 10000; negative: none)
-	ReplayBytes int           // data bytes kept per session (default 64 MiB)
-	ReplayAge   time.Duration // older unacked msgs are evicted (default: no limit)
-	DedupeIDs   int           // client ids remembered per identity (default 100000)
-	DedupeTTL   time.Duration // how long an id is remembered (default 10 min; keep it >= the session TTL)
+	URL    string      // redis://HOST:PORT/DB (required unless Pool is set)
+	Pool   *redis.Pool // use this pool instead of dialing URL
+	Prefix string      // key prefix (default "tether:")
+	// The replay buffer and dedupe window bounds and the clock, with the
+	// same meaning and defaults as for a MemoryStore.
+	MemoryOptions
 	// Keep is how long Redis keeps a session's keys after their last touch
 	// (default DedupeTTL + 1 min): the backstop that frees sessions whose
 	// owner died while they were attached and whose client never came back.
@@ -32,7 +30,6 @@ type RedisOptions struct {
 	// sessions it holds itself need no Pub/Sub notification. Empty: notify
 	// every owner.
 	Instance string
-	Now      func() time.Time
 }
 
 // RedisStore is a Store shared by every instance of a cluster: sessions,
@@ -57,25 +54,9 @@ func NewRedisStore(opt RedisOptions) (*RedisStore, error) {
 	if opt.Prefix == "" {
 		opt.Prefix = "tether:"
 	}
-	if opt.ReplayMsgs == 0 {
-		opt.ReplayMsgs = 10000
-	} else if opt.ReplayMsgs < 0 {
-		opt.ReplayMsgs = 0
-	}
-	if opt.ReplayBytes <= 0 {
-		opt.ReplayBytes = 64 << 20
-	}
-	if opt.DedupeIDs <= 0 {
-		opt.DedupeIDs = 100000
-	}
-	if opt.DedupeTTL <= 0 {
-		opt.DedupeTTL = 10 * time.Minute
-	}
+	opt.MemoryOptions = opt.MemoryOptions.withDefaults()
 	if opt.Keep <= 0 {
 		opt.Keep = opt.DedupeTTL + time.Minute
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
 	}
 	r := &RedisStore{opt: opt, pool: opt.Pool}
 	if r.pool == nil {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,30 +88,12 @@ func (r *testRedis) do(t *testing.T, cmd string, args ...interface{}) interface{
 func newRedisStore(t *testing.T, opt MemoryOptions) *RedisStore {
 	t.Helper()
 	r := startRedis(t)
-	s, err := NewRedisStore(RedisOptions{URL: r.url, ReplayMsgs: opt.ReplayMsgs, ReplayBytes: opt.ReplayBytes,
-		ReplayAge: opt.ReplayAge, DedupeIDs: opt.DedupeIDs, DedupeTTL: opt.DedupeTTL, Now: opt.Now})
+	s, err := NewRedisStore(RedisOptions{URL: r.url, MemoryOptions: opt})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-type storeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *storeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *storeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func sendEffect(sid, data string) Effect {
@@ -140,9 +121,9 @@ func TestStoreTable(t *testing.T) {
 	cases := []struct {
 		name string
 		opt  MemoryOptions
-		run  func(t *testing.T, st Store, clk *storeClock)
+		run  func(t *testing.T, st Store, clk *fakeClock)
 	}{
-		{"create, exists, get", MemoryOptions{}, func(t *testing.T, st Store, _ *storeClock) {
+		{"create, exists, get", MemoryOptions{}, func(t *testing.T, st Store, _ *fakeClock) {
 			rec := storeTry(st.Create(ctx, NewSession{ID: "a", Identity: "u", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			if rec.Generation != 1 || !rec.Attached || rec.Owner != "i1" || rec.ReplayFirst != 1 || rec.Identity != "u" {
 				t.Fatalf("record %+v", rec)
@@ -154,7 +135,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatalf("get unknown: %v", err)
 			}
 		}},
-		{"append, read, ack", MemoryOptions{}, func(t *testing.T, st Store, _ *storeClock) {
+		{"append, read, ack", MemoryOptions{}, func(t *testing.T, st Store, _ *fakeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			res := storeTry(st.Append(ctx, []Effect{sendEffect("a", `1`), sendEffect("a", `{"x":2}`), sendEffect("gone", `3`),
 				{Kind: EffectSend, Session: "a", Data: json.RawMessage(`"3"`), ID: "m3", HasID: true}})).must(t)
@@ -185,7 +166,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatalf("after ack %+v", rec)
 			}
 		}},
-		{"resume rotates the token and fences the old generation", MemoryOptions{}, func(t *testing.T, st Store, _ *storeClock) {
+		{"resume rotates the token and fences the old generation", MemoryOptions{}, func(t *testing.T, st Store, _ *fakeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			storeTry(st.Append(ctx, []Effect{sendEffect("a", `1`), sendEffect("a", `2`)})).must(t)
 			if r := storeTry(st.Resume(ctx, ResumeRequest{ID: "a", TokenHash: tok("wrong"), NewTokenHash: tok("t2"), Owner: "i2"})).must(t); r.Outcome != ResumeUnknown {
@@ -230,7 +211,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatalf("an unreplayable resume must delete the session: %v", err)
 			}
 		}},
-		{"commit inbound: delivered, duplicate, gap, duplicate id", MemoryOptions{}, func(t *testing.T, st Store, _ *storeClock) {
+		{"commit inbound: delivered, duplicate, gap, duplicate id", MemoryOptions{}, func(t *testing.T, st Store, _ *fakeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", Identity: "u", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			r := storeTry(commitOne(st, Inbound{Session: "a", Gen: 1, Seq: 1, Identity: "u", MsgID: "m1", Effects: []Effect{sendEffect("a", `"r1"`)}})).must(t)
 			if r.Outcome != InboundDelivered || r.C2SLast != 1 || len(r.Applied.Touched) != 1 {
@@ -253,7 +234,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatalf("effects of a duplicate id applied: %+v", rec)
 			}
 		}},
-		{"dedupe window: ttl and size", MemoryOptions{DedupeIDs: 2, DedupeTTL: time.Minute}, func(t *testing.T, st Store, clk *storeClock) {
+		{"dedupe window: ttl and size", MemoryOptions{DedupeIDs: 2, DedupeTTL: time.Minute}, func(t *testing.T, st Store, clk *fakeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", Identity: "u", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			for i, id := range []string{"m1", "m2", "m3"} {
 				storeTry(commitOne(st, Inbound{Session: "a", Gen: 1, Seq: uint64(i + 1), Identity: "u", MsgID: id})).must(t)
@@ -267,7 +248,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatal("an id older than the TTL is forgotten")
 			}
 		}},
-		{"rooms: join, broadcast in member order, leave, survive resume", MemoryOptions{}, func(t *testing.T, st Store, _ *storeClock) {
+		{"rooms: join, broadcast in member order, leave, survive resume", MemoryOptions{}, func(t *testing.T, st Store, _ *fakeClock) {
 			for _, id := range []string{"b", "a", "c"} {
 				storeTry(st.Create(ctx, NewSession{ID: id, TokenHash: tok("t" + id), Owner: "i1"})).must(t)
 			}
@@ -286,7 +267,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatalf("a deleted session is no member: %+v", res.Touched)
 			}
 		}},
-		{"detach, ttl, sweep once", MemoryOptions{}, func(t *testing.T, st Store, clk *storeClock) {
+		{"detach, ttl, sweep once", MemoryOptions{}, func(t *testing.T, st Store, clk *fakeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			storeTry(st.Create(ctx, NewSession{ID: "b", TokenHash: tok("t2"), Owner: "i1"})).must(t)
 			if err := st.Detach(ctx, "a", 1, 10*time.Second); err != nil {
@@ -317,7 +298,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatalf("attached session lost: %v", err)
 			}
 		}},
-		{"replay bound: eviction makes a resume unreplayable", MemoryOptions{ReplayMsgs: 3}, func(t *testing.T, st Store, _ *storeClock) {
+		{"replay bound: eviction makes a resume unreplayable", MemoryOptions{ReplayMsgs: 3}, func(t *testing.T, st Store, _ *fakeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			for i := 1; i <= 5; i++ {
 				storeTry(st.Append(ctx, []Effect{sendEffect("a", strconv.Itoa(i))})).must(t)
@@ -336,7 +317,7 @@ func TestStoreTable(t *testing.T) {
 				t.Fatalf("resume over an evicted range %+v", r)
 			}
 		}},
-		{"replay age", MemoryOptions{ReplayAge: time.Minute}, func(t *testing.T, st Store, clk *storeClock) {
+		{"replay age", MemoryOptions{ReplayAge: time.Minute}, func(t *testing.T, st Store, clk *fakeClock) {
 			storeTry(st.Create(ctx, NewSession{ID: "a", TokenHash: tok("t1"), Owner: "i1"})).must(t)
 			storeTry(st.Append(ctx, []Effect{sendEffect("a", `1`)})).must(t)
 			clk.Advance(2 * time.Minute)
@@ -350,7 +331,7 @@ func TestStoreTable(t *testing.T) {
 		tc := tc
 		t.Run(tc.name, func(t *testing.T) {
 			forEachStore(t, func(t *testing.T, newStore func(MemoryOptions) Store) {
-				clk := &storeClock{t: time.UnixMilli(1_700_000_000_000)}
+				clk := newFakeClock()
 				opt := tc.opt
 				opt.Now = clk.Now
 				tc.run(t, newStore(opt), clk)

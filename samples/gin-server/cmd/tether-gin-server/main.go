@@ -183,21 +183,20 @@ func run(o options, stop <-chan os.Signal, stdout io.Writer) int {
 	if replay == 0 {
 		replay = -1 // keep nothing: every resume after a drop fails
 	}
+	limits := tether.MemoryOptions{ReplayMsgs: replay, DedupeIDs: o.dedupe, DedupeTTL: dedupeTTL}
+	cfg.Store = tether.NewMemoryStore(limits)
 	cfg.InstanceID = o.instanceID
 	if o.redisURL != "" {
 		if cfg.InstanceID == "" {
 			cfg.InstanceID = randomID()
 		}
-		rs, err := tether.NewRedisStore(tether.RedisOptions{URL: o.redisURL, ReplayMsgs: replay, DedupeIDs: o.dedupe,
-			DedupeTTL: dedupeTTL, Instance: cfg.InstanceID})
+		rs, err := tether.NewRedisStore(tether.RedisOptions{URL: o.redisURL, MemoryOptions: limits, Instance: cfg.InstanceID})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "tether-gin-server:", err)
 			return 1
 		}
 		defer rs.Close()
 		cfg.Store = rs
-	} else {
-		cfg.Store = tether.NewMemoryStore(tether.MemoryOptions{ReplayMsgs: replay, DedupeIDs: o.dedupe, DedupeTTL: dedupeTTL})
 	}
 	tokens, expired := splitList(o.tokens), splitList(o.expiredTokens)
 	if len(tokens) > 0 || len(expired) > 0 {
