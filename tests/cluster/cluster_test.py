@@ -152,7 +152,8 @@ class Cluster:
     def nginx_conf(self):
         with open(os.path.join(self.a.deploy, "nginx.conf")) as f:
             text = f.read()
-        servers = "".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n" for p in self.ports.values())
+        params = re.search(r"(?m)^ *server 127\.0\.0\.1:\d+ ([^;]*);", text).group(1)
+        servers = "".join(f"        server 127.0.0.1:{p} {params};\n" for p in self.ports.values())
         text = re.sub(r"(?m)^ *server 127\.0\.0\.1:\d+ [^\n]*\n", "", text)
         text = text.replace("    upstream tether {\n", "    upstream tether {\n" + servers, 1)
         text = re.sub(r"listen [^;]*;", f"listen 127.0.0.1:{self.nginx_port};", text, count=1)
@@ -309,6 +310,9 @@ def resume_latencies(clients, t_kill, idents):
             t = c.resumed_after(t_kill)
             if t is not None:
                 out.append((t - t_kill) * 1000.0)
+                if os.environ.get("TETHER_CLUSTER_DEBUG") and t - t_kill > 2:
+                    with c.lock:
+                        print(c.name, [(round(x - t_kill, 3), l) for x, l in c.lines if t_kill <= x <= t], file=sys.stderr)
     return out
 
 
@@ -321,8 +325,9 @@ def ms_stats(values):
 
 def scenario_kill9(a, cl):
     count, n = 10000, 20
-    # Paced (1 ms between sends) so that the load outlasts the five kills.
-    clients = [Cli(a, cl.url, f"c{i}", count, interval_ms=1) for i in range(n)]
+    # Paced (2 ms between sends, 20 s or more) so that the load outlasts
+    # the five kills.
+    clients = [Cli(a, cl.url, f"c{i}", count, interval_ms=2) for i in range(n)]
     eventually(lambda: len([s for s in cl.sessions().values() if s["att"]]) >= n, 30, "all clients attached")
     lat, kills = [], []
     next_kill = time.monotonic() + 2

@@ -55,13 +55,16 @@ for i in $(seq "$instances"); do
   "$server" --port "$p" --redis "redis://127.0.0.1:$redis_port/0" --instance-id "i$i" "$@" \
     >"$T/i$i.out" 2>"$T/i$i.log" &
   pids+=($!)
-  upstream+="        server 127.0.0.1:$p max_fails=1 fail_timeout=2s;\n"
+  upstream+="        server 127.0.0.1:$p PARAMS;\n"
 done
 
 port="${port:-$(free_port)}"
 # The repo's nginx.conf with this run's ports.
 awk -v up="$upstream" -v listen="127.0.0.1:$port" '
-  /^ *server 127\.0\.0\.1:[0-9]+ / { if (!done) { printf "%s", up; done = 1 } next }
+  /^ *server 127\.0\.0\.1:[0-9]+ / {
+    if (!done) { params = $0; sub(/^ *server [^ ]+ /, "", params); sub(/;.*/, "", params)
+                 gsub(/PARAMS/, params, up); printf "%s", up; done = 1 }
+    next }
   /^ *listen / { sub(/listen [^;]*;/, "listen " listen ";") }
   { print }' "$here/nginx.conf" >"$T/nginx.conf"
 nginx -p "$T" -c "$T/nginx.conf" -g 'daemon off;' &
