@@ -255,11 +255,13 @@ func (r *RedisStore) SeenID(ctx context.Context, identity, msgID string, digest 
 		return false, err
 	}
 	defer c.Close()
-	v, err := c.Do("ZSCORE", r.idsKey(identity), msgID+":"+strconv.FormatUint(digest, 10))
-	if err != nil || v == nil {
+	// ZMSCORE, not ZSCORE: the scripts use ZSCORE, so INFO commandstats tells
+	// these round trips apart.
+	v, err := redis.Values(c.Do("ZMSCORE", r.idsKey(identity), msgID+":"+strconv.FormatUint(digest, 10)))
+	if err != nil || len(v) != 1 || v[0] == nil {
 		return false, err
 	}
-	at, err := redis.Int64(v, nil)
+	at, err := redis.Int64(v[0], nil)
 	if err != nil {
 		return false, err
 	}
