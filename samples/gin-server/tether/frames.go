@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -65,22 +66,21 @@ func decodeClientFrame(text []byte) (clientFrame, *decodeError) {
 	if !depthOK(text) {
 		return f, badFrame("frame: nested deeper than %d", maxDepth)
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(text, &obj); err != nil {
-		if _, isType := err.(*json.UnmarshalTypeError); isType {
-			return f, badFrame("frame: expected object")
-		}
+	if !json.Valid(text) {
+		var v interface{}
+		err := json.Unmarshal(text, &v) // cold path: only to explain
 		return f, badFrame("frame: invalid JSON: %v", err)
 	}
-	if obj == nil {
-		return f, badFrame("frame: expected object, got null")
+	obj, ok := splitObject(text)
+	if !ok {
+		return f, badFrame("frame: expected object")
 	}
-	typ, ok := obj["type"]
+	typ, ok := obj.get("type")
 	if !ok {
 		return f, badFrame("frame.type: missing")
 	}
-	var t string
-	if !isString(typ) || json.Unmarshal(typ, &t) != nil {
+	t, ok := stringOf(typ)
+	if !ok {
 		return f, badFrame("frame.type: expected string")
 	}
 	fields := fieldReader{obj: obj, frame: t}
@@ -112,7 +112,7 @@ func decodeClientFrame(text []byte) (clientFrame, *decodeError) {
 }
 
 func decodeHello(f *clientFrame, fields fieldReader) *decodeError {
-	v, ok := fields.obj["v"]
+	v, ok := fields.obj.get("v")
 	switch {
 	case !ok:
 		return badFrame("hello.v: missing")
@@ -157,7 +157,7 @@ func decodeHello(f *clientFrame, fields fieldReader) *decodeError {
 
 // fieldReader reads members of one object; the first failure sticks.
 type fieldReader struct {
-	obj   map[string]json.RawMessage
+	obj   rawObject
 	frame string
 	err   *decodeError
 }
@@ -166,7 +166,7 @@ func (r *fieldReader) required(key string) json.RawMessage {
 	if r.err != nil {
 		return nil
 	}
-	v, ok := r.obj[key]
+	v, ok := r.obj.get(key)
 	if !ok {
 		r.err = badFrame("%s.%s: missing", r.frame, key)
 		return nil
@@ -175,7 +175,7 @@ func (r *fieldReader) required(key string) json.RawMessage {
 }
 
 func (r *fieldReader) optional(key string) json.RawMessage {
-	v, ok := r.obj[key]
+	v, ok := r.obj.get(key)
 	if !ok || string(v) == "null" {
 		return nil
 	}
@@ -191,8 +191,8 @@ func (r *fieldReader) str(key string) string {
 }
 
 func (r *fieldReader) strOf(key string, v json.RawMessage) string {
-	var s string
-	if r.err == nil && (!isString(v) || json.Unmarshal(v, &s) != nil) {
+	s, ok := stringOf(v)
+	if r.err == nil && !ok {
 		r.err = badFrame("%s.%s: expected string", r.frame, key)
 	}
 	return s
@@ -229,14 +229,119 @@ func (r *fieldReader) seqOf(key string, v json.RawMessage) uint64 {
 }
 
 func (r *fieldReader) object(key string, v json.RawMessage) (fieldReader, *decodeError) {
-	var obj map[string]json.RawMessage
-	if v[0] != '{' || json.Unmarshal(v, &obj) != nil {
+	obj, ok := splitObject(v)
+	if !ok {
 		return fieldReader{}, badFrame("%s.%s: expected object", r.frame, key)
 	}
 	return fieldReader{obj: obj, frame: r.frame + "." + key}, nil
 }
 
 func isString(v json.RawMessage) bool { return len(v) > 0 && v[0] == '"' }
+
+// ---- the member splitter: valid JSON in (json.Valid said so), spans out
+
+// rawObject is an object's members as spans of the frame, in order.
+type rawObject []rawMember
+
+type rawMember struct {
+	key []byte // unescaped
+	val json.RawMessage
+}
+
+// get returns the member's value; of duplicate keys the last wins.
+func (o rawObject) get(key string) (json.RawMessage, bool) {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].key) == key {
+			return o[i].val, true
+		}
+	}
+	return nil, false
+}
+
+// splitObject splits valid JSON text that is an object into its members
+// without decoding the values; false if it is not an object.
+func splitObject(b []byte) (rawObject, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	out := make(rawObject, 0, 6)
+	i = skipSpace(b, i+1)
+	if b[i] == '}' {
+		return out, true
+	}
+	for {
+		i = skipSpace(b, i)
+		end := skipValue(b, i) // the key, a string
+		key := b[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			_ = json.Unmarshal(b[i:end], &k)
+			key = []byte(k)
+		}
+		i = skipSpace(b, end) + 1 // ':'
+		i = skipSpace(b, i)
+		end = skipValue(b, i)
+		out = append(out, rawMember{key: key, val: b[i:end]})
+		i = skipSpace(b, end)
+		if b[i] != ',' {
+			return out, true // '}'
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index after the value that starts at i.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; ; i++ {
+			if b[i] == '\\' {
+				i++
+			} else if b[i] == '"' {
+				return i + 1
+			}
+		}
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = skipValue(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
+		i++
+	}
+	return i
+}
+
+// stringOf decodes a JSON string value (without escapes: a plain copy).
+func stringOf(v json.RawMessage) (string, bool) {
+	if !isString(v) {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
+}
 
 func isNumber(v json.RawMessage) bool {
 	return len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))

@@ -1,6 +1,7 @@
 package tether
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,4 +336,31 @@ func (r *recorder) endsOf() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.ends...)
+}
+
+// waitEnd waits until the end hook reported exactly this session's end.
+func (r *recorder) waitEnd(t *testing.T, session string, why EndReason) {
+	t.Helper()
+	waitFor(t, "the end hook: "+string(why), func() bool {
+		e := r.endsOf()
+		return len(e) == 1 && e[0] == session+":"+string(why)
+	})
+}
+
+// waitDetached waits until the store shows the session without a connection.
+func (ts *testServer) waitDetached(session string) {
+	ts.t.Helper()
+	waitFor(ts.t, "detached", func() bool {
+		r, err := ts.srv.Store().Get(context.Background(), session)
+		return err == nil && !r.Attached
+	})
+}
+
+// expectNotResumed resumes w on a new connection and expects resumed:false.
+func (ts *testServer) expectNotResumed(w welcomeFrame) {
+	ts.t.Helper()
+	c := ts.dial(nil)
+	if w2 := c.resume(w, 0, 0); w2.Resumed {
+		ts.t.Fatalf("resumed: %+v", w2)
+	}
 }

@@ -450,16 +450,17 @@ func RoomsHandler(x *Context, m Message) error {
 	if len(m.Data) == 0 || m.Data[0] != '{' {
 		return nil
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(m.Data, &fields) != nil {
+	fields, ok := splitObject(m.Data) // valid JSON: it came in a frame
+	if !ok {
 		return nil
 	}
-	var room string
-	if r, ok := fields["room"]; !ok || !isString(r) || json.Unmarshal(r, &room) != nil {
+	r, _ := fields.get("room")
+	room, ok := stringOf(r)
+	if !ok {
 		return nil
 	}
 	x.Join(room)
-	if _, ok := fields["text"]; ok {
+	if _, ok := fields.get("text"); ok {
 		data := compactJSON(m.Data)
 		x.effects = append(x.effects, Effect{Kind: EffectBroadcast, Room: room, Data: data, ID: m.ID, HasID: true})
 	}

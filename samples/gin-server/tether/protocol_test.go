@@ -365,10 +365,7 @@ func TestResumedFalse(t *testing.T) {
 				c := ts.dial(nil)
 				w := c.hello()
 				c.ws.Close()
-				waitFor(t, "detached", func() bool {
-					r, err := ts.srv.Store().Get(context.Background(), w.Session)
-					return err == nil && !r.Attached
-				})
+				ts.waitDetached(w.Session)
 				session, token, last := tc.setup(t, ts, clk, w)
 				c2 := ts.dial(nil)
 				c2.sendResume(session, token, last, 0)
@@ -534,10 +531,7 @@ func TestSessionTTL(t *testing.T) {
 		c := ts.dial(nil)
 		w := c.hello()
 		c.ws.Close()
-		waitFor(t, "detached", func() bool {
-			r, err := ts.srv.Store().Get(context.Background(), w.Session)
-			return err == nil && !r.Attached
-		})
+		ts.waitDetached(w.Session)
 		clk.Advance(29 * time.Second)
 		c2 := ts.dial(nil)
 		w2 := c2.resume(w, 0, 0)
@@ -545,19 +539,10 @@ func TestSessionTTL(t *testing.T) {
 			t.Fatalf("resume within the TTL: %+v", w2)
 		}
 		c2.ws.Close()
-		waitFor(t, "detached", func() bool {
-			r, err := ts.srv.Store().Get(context.Background(), w.Session)
-			return err == nil && !r.Attached
-		})
+		ts.waitDetached(w.Session)
 		clk.Advance(30 * time.Second)
-		waitFor(t, "expiry reported", func() bool {
-			e := rec.endsOf()
-			return len(e) == 1 && e[0] == w.Session+":expired"
-		})
-		c3 := ts.dial(nil)
-		if w3 := c3.resume(w2, 0, 0); w3.Resumed {
-			t.Fatalf("resumed after the TTL: %+v", w3)
-		}
+		rec.waitEnd(t, w.Session, EndExpired)
+		ts.expectNotResumed(w2)
 	})
 }
 
@@ -577,14 +562,8 @@ func TestBye(t *testing.T) {
 		if !acked {
 			t.Fatalf("no ack flushed before the close: %v", rawOf(before))
 		}
-		waitFor(t, "the end hook", func() bool {
-			e := rec.endsOf()
-			return len(e) == 1 && e[0] == w.Session+":bye"
-		})
-		c2 := ts.dial(nil)
-		if w2 := c2.resume(w, 0, 0); w2.Resumed {
-			t.Fatalf("resumed after bye: %+v", w2)
-		}
+		rec.waitEnd(t, w.Session, EndBye)
+		ts.expectNotResumed(w)
 	})
 }
 

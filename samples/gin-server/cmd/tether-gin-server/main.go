@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -135,6 +136,14 @@ func randomID() string {
 
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
 
+// debugLog turns net/http's log lines into debug lines of the logger.
+type debugLog struct{ l *tether.Logger }
+
+func (d debugLog) Write(b []byte) (int, error) {
+	d.l.Debug("http server", "detail", strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
 func main() {
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -250,7 +259,8 @@ func run(o options, stop <-chan os.Signal, stdout io.Writer) int {
 		fmt.Fprintf(os.Stderr, "tether-gin-server: cannot listen on %s:%d: %v\n", o.host, o.port, err)
 		return 1
 	}
-	httpSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(debugLog{logger}, "", 0)} // peers' TLS and HTTP errors: --verbose only
 	if o.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
