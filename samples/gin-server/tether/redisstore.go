@@ -131,6 +131,26 @@ func (r *RedisStore) run(ctx context.Context, s *redis.Script, keys []string, ar
 	return s.Do(c, kv...)
 }
 
+// runStatus runs a script whose reply is {status, ...}: the status word
+// becomes an error, and the rest is returned (at least want elements).
+func (r *RedisStore) runStatus(ctx context.Context, s *redis.Script, keys []string, want int, args ...interface{}) ([]interface{}, error) {
+	v, err := r.run(ctx, s, keys, args...)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := redis.Values(v, nil)
+	if err != nil || len(vals) == 0 {
+		return nil, fmt.Errorf("tether: redis: bad reply: %v", err)
+	}
+	if err := status(vals[0]); err != nil {
+		return nil, err
+	}
+	if len(vals) < want {
+		return nil, fmt.Errorf("tether: redis: %d elements in a reply, want %d", len(vals), want)
+	}
+	return vals, nil
+}
+
 func (r *RedisStore) sessionKeys(sid string) []string {
 	return []string{r.key(sid, "s"), r.key(sid, "r"), r.key(sid, "m")}
 }
@@ -339,15 +359,8 @@ func (r *RedisStore) CommitInbound(ctx context.Context, ins []Inbound) ([]Inboun
 		args = append(args, in.Seq, in.MsgID, strconv.FormatUint(in.Digest, 10), len(in.Effects))
 		args = effectArgs(args, in.Effects)
 	}
-	v, err := r.run(ctx, r.commit, keys, args...)
+	vals, err := r.runStatus(ctx, r.commit, keys, 5, args...)
 	if err != nil {
-		return nil, err
-	}
-	vals, err := redis.Values(v, nil)
-	if err != nil || len(vals) == 0 {
-		return nil, fmt.Errorf("tether: redis: bad commit reply: %v", err)
-	}
-	if err := status(vals[0]); err != nil {
 		return nil, err
 	}
 	outcomes, err := redis.Ints(vals[2], nil)
@@ -383,15 +396,8 @@ func (r *RedisStore) Append(ctx context.Context, effects []Effect) (AppendResult
 }
 
 func (r *RedisStore) Ack(ctx context.Context, id string, gen uint64, seq uint64) (AckResult, error) {
-	v, err := r.run(ctx, r.ack, r.sessionKeys(id), id, gen, seq)
+	vals, err := r.runStatus(ctx, r.ack, r.sessionKeys(id), 4, id, gen, seq)
 	if err != nil {
-		return AckResult{}, err
-	}
-	vals, err := redis.Values(v, nil)
-	if err != nil || len(vals) == 0 {
-		return AckResult{}, fmt.Errorf("tether: redis: bad ack reply: %v", err)
-	}
-	if err := status(vals[0]); err != nil {
 		return AckResult{}, err
 	}
 	o, _ := redis.Int(vals[1], nil)
@@ -404,15 +410,8 @@ func (r *RedisStore) ReadOutbound(ctx context.Context, id string, gen uint64, af
 	if maxMsgs <= 0 {
 		maxMsgs = 1
 	}
-	v, err := r.run(ctx, r.read, r.sessionKeys(id), id, gen, after, maxMsgs)
+	vals, err := r.runStatus(ctx, r.read, r.sessionKeys(id), 2, id, gen, after, maxMsgs)
 	if err != nil {
-		return nil, err
-	}
-	vals, err := redis.Values(v, nil)
-	if err != nil || len(vals) == 0 {
-		return nil, fmt.Errorf("tether: redis: bad read reply: %v", err)
-	}
-	if err := status(vals[0]); err != nil {
 		return nil, err
 	}
 	flat, err := redis.Values(vals[1], nil)
