@@ -9,7 +9,7 @@ packages=(
   googletest libgtest-dev libgmock-dev
   python3 tmux
 )
-# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo, --go.
+# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo, --go, --cluster.
 for arg in "$@"; do
   case "$arg" in
     --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime nunit-console libnunit-cil-dev) ;;
@@ -18,7 +18,10 @@ for arg in "$@"; do
     --demo) packages+=(python3 tmux) ;;
     # samples/gin-server, built in GOPATH mode from these (no module downloads).
     --go) packages+=(golang-go golang-github-gin-gonic-gin-dev golang-github-gorilla-websocket-dev
-                     golang-github-prometheus-client-golang-dev golang-github-stretchr-testify-dev) ;;
+                     golang-github-prometheus-client-golang-dev golang-github-stretchr-testify-dev
+                     golang-github-gomodule-redigo-dev) ;;
+    # tests/cluster: real Redis and nginx in front of several Go server instances.
+    --cluster) packages+=(redis-server nginx-light) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -34,6 +34,8 @@ type conn struct {
 	readDone  chan struct{}
 	writeDone chan struct{}
 
+	inboundQueue // msgs handled, waiting for the write pump's group commit (batch.go)
+
 	mu sync.Mutex // guards the fields below (read pump, write pump, other sessions' wakers)
 	out
 }
@@ -226,7 +228,8 @@ func (c *conn) writePump() {
 		return true
 	}
 	for {
-		now := time.Now() // sockets and timers run on the real clock; cfg.Now is for the store
+		c.srv.commitQueued(c) // before the ack, which must cover only committed msgs
+		now := time.Now()     // sockets and timers run on the real clock; cfg.Now is for the store
 		c.mu.Lock()
 		welcome := c.welcome
 		c.welcome = nil
@@ -251,10 +254,16 @@ func (c *conn) writePump() {
 				c.srv.log.Debug("msgs owed to the connection were evicted: dropped", "session", session)
 				c.terminate()
 				return
-			case errors.Is(err, ErrFenced) || errors.Is(err, ErrNotFound):
+			case errors.Is(err, ErrFenced):
 				// The session moved to another connection, perhaps on another
-				// instance (which woke us through Server.Notify), or ended.
+				// instance (which woke us through Server.Notify).
 				c.requestClose(closeTakenOver, codeTakenOver, nil)
+				continue
+			case errors.Is(err, ErrNotFound):
+				// Gone while attached: a shared store lost it (Redis restarted
+				// without its data). 1011: the client comes back and gets
+				// resumed:false, where 4009 would stop it for good.
+				c.requestClose(websocket.CloseInternalServerErr, "session lost by the store", nil)
 				continue
 			case err != nil:
 				c.srv.log.Warn("store failed", "op", "read", "session", session, "err", err)

@@ -233,7 +233,10 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 	switch {
 	case f.seq <= c.c2sLast:
 		s.stats.DuplicatesBySeq.Add(1) // not processed again, acked again
-		c.noteAck(c.c2sLast, true)
+		c.mu.Lock()
+		committed := c.ackSeq // c2sLast may still be queued for commit
+		c.mu.Unlock()
+		c.noteAck(committed, true)
 		return
 	case f.seq > c.c2sLast+1:
 		s.violation(c, codeBadFrame, fmt.Sprintf("seq gap: expected %d, got %d", c.c2sLast+1, f.seq))
@@ -241,39 +244,24 @@ func (s *Server) inbound(c *conn, f *clientFrame) {
 	}
 	ctx := context.Background()
 	digest := DataDigest(f.data)
-	seen, err := s.store.SeenID(ctx, c.sess.Identity, f.id, digest)
-	if err != nil {
-		s.storeFailed(c, "dedupe", err)
-		return
+	seen := false
+	if !c.idsChecked {
+		var err error
+		if seen, err = s.store.SeenID(ctx, c.sess.Identity, f.id, digest); err != nil {
+			s.storeFailed(c, "dedupe", err)
+			return
+		}
+		_, prefixOnly := s.store.(prefixIDCheck)
+		c.idsChecked = prefixOnly && !seen
 	}
 	var effects []Effect
 	if !seen {
 		effects = s.runHandler(c, f)
 	}
-	results, err := s.store.CommitInbound(ctx, []Inbound{{Session: c.sess.ID, Gen: c.gen, Seq: f.seq,
-		Identity: c.sess.Identity, MsgID: f.id, Digest: digest, Effects: effects}})
-	if err == nil && len(results) != 1 {
-		err = fmt.Errorf("store returned %d results for 1 msg", len(results))
-	}
-	if err != nil {
-		s.storeFailed(c, "commit", err)
-		return
-	}
-	res := results[0]
-	switch res.Outcome {
-	case InboundDelivered:
-		s.stats.MsgsIn.Add(1)
-		s.wake(res.Applied)
-	case InboundDuplicateID:
-		s.stats.DuplicatesByID.Add(1)
-	case InboundDuplicate:
-		s.stats.DuplicatesBySeq.Add(1)
-	case InboundGap:
-		s.violation(c, codeBadFrame, fmt.Sprintf("seq gap: expected %d, got %d", res.C2SLast+1, f.seq))
-		return
-	}
-	c.c2sLast = res.C2SLast
-	c.noteAck(res.C2SLast, false)
+	// Committed and acked by the write pump, batched (batch.go).
+	s.queueInbound(c, Inbound{Session: c.sess.ID, Gen: c.gen, Seq: f.seq, Identity: c.sess.Identity, MsgID: f.id,
+		Digest: digest, Effects: effects})
+	c.c2sLast = f.seq
 }
 
 // runHandler runs the application's handler and returns its effects; an
@@ -340,6 +328,7 @@ func (s *Server) ack(c *conn, seq uint64) {
 }
 
 func (s *Server) bye(c *conn) {
+	s.commitQueued(c)
 	// Closing first: the write pump must not find the session gone and take
 	// it for a takeover.
 	c.requestClose(closeNormal, "bye", nil)
@@ -357,11 +346,12 @@ func (s *Server) bye(c *conn) {
 	s.sessionEnded(rec, EndBye)
 }
 
-// storeFailed: ErrFenced/ErrNotFound mean the session moved to another
-// connection (which closes this one with 4009) or ended; anything else is a
-// store outage: the connection closes with 1011 and the client resumes later.
+// storeFailed: ErrFenced means the session moved to another connection
+// (possibly on another instance): this one closes with 4009. Anything else
+// (ErrNotFound: a shared store lost the session; or a store outage) closes
+// with 1011, and the client resumes later (resumed:false if it is gone).
 func (s *Server) storeFailed(c *conn, op string, err error) {
-	if errors.Is(err, ErrFenced) || errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrFenced) {
 		c.requestClose(closeTakenOver, codeTakenOver, nil)
 		return
 	}
@@ -375,6 +365,7 @@ func (s *Server) connEnded(c *conn) {
 	if !c.welcomed || c.bye {
 		return
 	}
+	s.commitQueued(c) // msgs read before the connection ended still count
 	s.mu.Lock()
 	mine := s.attached[c.sess.ID] == c
 	if mine {

@@ -50,6 +50,16 @@ type memMsg struct {
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore(opt MemoryOptions) *MemoryStore {
+	return &MemoryStore{
+		opt:      opt.withDefaults(),
+		sessions: make(map[string]*memSession),
+		rooms:    make(map[string]map[string]struct{}),
+		windows:  make(map[string]*idWindow),
+	}
+}
+
+// withDefaults fills in the zero values (RedisStore shares them).
+func (opt MemoryOptions) withDefaults() MemoryOptions {
 	if opt.ReplayMsgs == 0 {
 		opt.ReplayMsgs = 10000
 	} else if opt.ReplayMsgs < 0 {
@@ -67,12 +77,7 @@ func NewMemoryStore(opt MemoryOptions) *MemoryStore {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &MemoryStore{
-		opt:      opt,
-		sessions: make(map[string]*memSession),
-		rooms:    make(map[string]map[string]struct{}),
-		windows:  make(map[string]*idWindow),
-	}
+	return opt
 }
 
 // ReplayDepth is the number of server msgs held in all replay buffers.

@@ -198,6 +198,7 @@ type Server struct {
 	stop     chan struct{}
 	bgWG     sync.WaitGroup
 	closed   bool
+	unlisten func() // stops the Store's Notifier, if it has one
 }
 
 type owned struct {
@@ -298,6 +299,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PushInterval > 0 {
 		s.bgWG.Add(1)
 		go s.tick(cfg.PushInterval, s.push)
+	}
+	if n, ok := cfg.Store.(Notifier); ok {
+		s.unlisten = n.Listen(cfg.InstanceID, s.notifications())
 	}
 	return s, nil
 }
@@ -636,9 +640,14 @@ func (s *Server) Close() {
 	for c := range s.conns {
 		c.ws.Close()
 	}
+	unlisten := s.unlisten
+	s.unlisten = nil
 	s.mu.Unlock()
 	s.connWG.Wait()
 	s.bgWG.Wait()
+	if unlisten != nil {
+		unlisten()
+	}
 }
 
 // tick runs fn every interval until Close; it is one of the background

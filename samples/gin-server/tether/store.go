@@ -64,7 +64,8 @@ type Store interface {
 	// but in.Effects are dropped (InboundDuplicateID). Otherwise the id enters the window and
 	// the effects are applied, in order, in the same atomic step
 	// (InboundDelivered). A batch lets a shared store commit several msgs
-	// (e.g. one ack batch) in one round trip; the server sends one today.
+	// in one round trip; the server group-commits what a connection queued
+	// while the previous commit ran (batch.go).
 	CommitInbound(ctx context.Context, batch []Inbound) ([]InboundResult, error)
 
 	// Append applies effects that do not come with an inbound msg

@@ -6,7 +6,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +32,7 @@ import (
 
 type options struct {
 	host, path, tokens, expiredTokens, tlsCert, tlsKey                 string
+	redisURL, instanceID                                               string
 	port, rejectStatus                                                 int
 	echo, upgradeAuth, verbose, anyOrigin                              bool
 	heartbeatMs, sessionTTLMs, pushIntervalMs, helloTimeoutMs, drainMs int64
@@ -71,6 +74,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.maxConnections, "max-connections", 0, "more upgrades get 503 + Retry-After (0 = no limit)")
 	fs.IntVar(&o.maxSessions, "max-sessions", 0, "a hello for a new session beyond this gets server_busy (0 = no limit)")
 	fs.IntVar(&o.dedupe, "dedupe-ids", 100000, "client msg ids remembered per identity for dedupe")
+	fs.StringVar(&o.redisURL, "redis", "", "keep sessions in Redis at redis://HOST:PORT/DB, shared by every instance (default: in memory)")
+	fs.StringVar(&o.instanceID, "instance-id", "", "this instance's name as a session owner (default: random)")
 	fs.BoolVar(&o.anyOrigin, "allow-any-origin", false, "accept WebSocket upgrades from any Origin (default: same-origin or none)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: tether-gin-server [options]")
@@ -121,6 +126,12 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+func randomID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -181,7 +192,21 @@ func run(o options, stop <-chan os.Signal, stdout io.Writer) int {
 	if replay == 0 {
 		replay = -1 // keep nothing: every resume after a drop fails
 	}
-	cfg.Store = tether.NewMemoryStore(tether.MemoryOptions{ReplayMsgs: replay, DedupeIDs: o.dedupe, DedupeTTL: dedupeTTL})
+	limits := tether.MemoryOptions{ReplayMsgs: replay, DedupeIDs: o.dedupe, DedupeTTL: dedupeTTL}
+	cfg.Store = tether.NewMemoryStore(limits)
+	cfg.InstanceID = o.instanceID
+	if o.redisURL != "" {
+		if cfg.InstanceID == "" {
+			cfg.InstanceID = randomID()
+		}
+		rs, err := tether.NewRedisStore(tether.RedisOptions{URL: o.redisURL, MemoryOptions: limits, Instance: cfg.InstanceID})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tether-gin-server:", err)
+			return 1
+		}
+		defer rs.Close()
+		cfg.Store = rs
+	}
 	tokens, expired := splitList(o.tokens), splitList(o.expiredTokens)
 	if len(tokens) > 0 || len(expired) > 0 {
 		cfg.Authenticate = func(token string, _ *http.Request) (string, error) {
