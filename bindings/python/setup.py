@@ -1,6 +1,6 @@
 """The wheel carries libtether.so.0 (native code), so it is tagged for the
 platform (py3-none-linux_x86_64 on x86-64 Linux), not `any`. The metadata is
-in pyproject.toml; tests/packaging/build_wheel.sh builds it, or run
+in pyproject.toml; build_wheel.sh (target python_wheel) builds it, or run
 `/usr/bin/python3 -m build --wheel --no-isolation` after copying
 libtether.so.0 into tether/."""
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python wheel the way a user gets it: builds it (build_wheel.sh), checks
+# The Python wheel the way a user gets it: builds it (bindings/python/build_wheel.sh), checks
 # it is tagged for the platform, installs it into a fresh venv, where
 # `import tether` and `python -m tether --version` work with no environment
 # variable (the bundled libtether.so.0 is found beside the package), then runs
@@ -20,7 +20,7 @@ unset TETHER_LIBRARY PYTHONPATH LD_LIBRARY_PATH
 
 say "build the wheel"
 rc=0
-wheel=$(bash "$here/build_wheel.sh" "$lib" "$src" "$WORK/wheel") || rc=$?
+wheel=$(bash "$src/bindings/python/build_wheel.sh" "$lib" "$src" "$WORK/wheel") || rc=$?
 [ "$rc" = 77 ] && skip "python3-build, python3-setuptools or python3-wheel missing"
 [ "$rc" = 0 ] || fail "wheel build"
 echo "$(basename "$wheel"): $(stat -c %s "$wheel") bytes"
