@@ -7,15 +7,18 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libwebsocketpp-dev libasio-dev libssl-dev openssl nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev
-  python3 tmux
+  python3 tmux libcli11-dev
 )
-# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo.
+# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo, --packaging, --docs.
 for arg in "$@"; do
   case "$arg" in
     --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime nunit-console libnunit-cil-dev) ;;
     --bench) packages+=(libbenchmark-dev) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     --demo) packages+=(python3 tmux) ;;
+    # The .deb (CPack + dpkg-shlibdeps, lintian), the wheel, the NuGet package.
+    --packaging) packages+=(dpkg-dev file lintian python3-build python3-setuptools python3-wheel python3-venv nuget) ;;
+    --docs) packages+=(doxygen) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
