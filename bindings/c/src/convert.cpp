@@ -123,6 +123,8 @@ ClientOptions to_client_options(const tether_client_options& o, const std::share
     out.timeouts.hello = duration(o.hello_timeout_ms, d.timeouts.hello, "hello_timeout_ms");
     out.timeouts.close_drain = duration(o.close_drain_ms, d.timeouts.close_drain, "close_drain_ms");
     out.max_inbound_message_bytes = count<std::size_t>(o.max_inbound_message_bytes, d.max_inbound_message_bytes);
+    // Events carry the payload as text: no DOM to build and dump again.
+    out.message_data = MessageData::text;
 
     out.tls.ca_file = opt_string(o.tls_ca_file, "tls_ca_file", false).value_or("");
     out.tls.ca_dir = opt_string(o.tls_ca_dir, "tls_ca_dir", false).value_or("");

@@ -96,8 +96,7 @@ void EventRouter::on_message(const Message& m) {
     auto rec = std::make_unique<EventRecord>();
     rec->ev.type = TETHER_EVENT_MESSAGE;
     rec->ev.seq = m.seq;
-    // The codec accepted this value, so it dumps; replace rather than throw.
-    rec->data = m.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    rec->data = m.data_json; // the client runs with MessageData::text (convert.cpp)
     if (m.id) {
         rec->has_message_id = true;
         rec->message_id = *m.id;

@@ -50,6 +50,14 @@ struct Callbacks {
 
 class EventLoop;
 
+/// How Message carries its payload: as a DOM (Message::data, the default), or
+/// as compact JSON text (Message::data_json) for code that passes the text on
+/// (the C ABI and the bindings over it), which then costs no DOM and no dump.
+enum class MessageData {
+    json, ///< Message::data
+    text, ///< Message::data_json
+};
+
 /// Everything a Client is configured with; docs/configuration.md gives each
 /// field's default and why. Copied by the Client at construction.
 struct ClientOptions {
@@ -68,6 +76,7 @@ struct ClientOptions {
     TlsOptions tls;             ///< wss:// verification and client certificates
     ProxyOptions proxy;         ///< HTTP CONNECT proxy
     std::size_t max_inbound_message_bytes = 16 * 1024 * 1024; ///< larger server messages close the connection
+    MessageData message_data = MessageData::json; ///< how Message carries the payload
 
     LogSink log;                     ///< empty: logs are dropped
     LogLevel log_level = LogLevel::info; ///< the least severe level passed to `log`

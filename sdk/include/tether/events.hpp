@@ -55,8 +55,11 @@ struct StateChange {
 /// A message from the server, delivered once and in order within a session.
 struct Message {
     std::uint64_t seq = 0; ///< the server's sequence number in this session
-    nlohmann::json data;   ///< the payload
+    nlohmann::json data;   ///< the payload (null with MessageData::text)
     std::optional<std::string> id; ///< the originating message id, when the server relays one
+    /// ClientOptions::message_data == MessageData::text: the payload as compact
+    /// JSON text, and `data` stays null.
+    std::string data_json{};
 };
 
 /// The server refused to resume: what was lost and what replaced it.

@@ -67,6 +67,7 @@ core::SessionConfig to_session_config(const ClientOptions& o) {
     c.connect_timeout = o.timeouts.connect;
     c.hello_timeout = o.timeouts.hello;
     c.decode_limits.max_bytes = o.max_inbound_message_bytes;
+    c.decode_limits.payload_as_text = o.message_data == MessageData::text;
     return c;
 }
 

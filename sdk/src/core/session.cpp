@@ -515,7 +515,7 @@ void Session::handle_msg(TimePoint now, ServerMsg&& m) {
     case Inbox::Verdict::duplicate: ++stats_.duplicates_dropped; break;
     case Inbox::Verdict::deliver:
         ++stats_.messages_received;
-        events_.emplace_back(MessageReceived{m.seq, std::move(m.data), std::move(m.id)});
+        events_.emplace_back(MessageReceived{m.seq, std::move(m.data), std::move(m.id), std::move(m.data_json)});
         break;
     }
     flush_ack(now, false);

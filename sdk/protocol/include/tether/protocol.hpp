@@ -5,7 +5,7 @@
 // the decoders and encoders (codec.hpp: decoding never throws and never
 // trusts its input), Result<T> (result.hpp) and the clock types (time.hpp).
 // The reference chat-server is built on it. Link tether::protocol; it brings
-// no websocketpp, Asio or OpenSSL, and no part of the client.
+// no Session, no websocketpp, Asio or OpenSSL, and no part of the client.
 //
 // The definitions live in the core's namespace (tether::core), so both ends
 // of the wire share one codec; tether::protocol names that namespace.

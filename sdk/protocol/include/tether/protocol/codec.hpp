@@ -31,6 +31,11 @@ inline constexpr std::size_t kMaxPayloadDepth = 63;
 struct DecodeLimits {
     std::size_t max_bytes = 16 * 1024 * 1024;
     std::size_t max_depth = 64; // of the whole frame, the frame object itself is depth 1
+    // ServerMsg: hand the payload on as text (data_json, in nlohmann's compact
+    // dump form; `data` stays null) instead of as a DOM, for receivers that
+    // pass it on as text (the C ABI). A payload already in that form is
+    // copied from the frame; any other is parsed and dumped.
+    bool payload_as_text = false;
 };
 
 Result<ServerFrame> decode_server_frame(std::string_view text, const DecodeLimits& limits = {});

@@ -70,6 +70,7 @@ struct ServerMsg {
     std::uint64_t seq = 0;
     nlohmann::json data;
     std::optional<std::string> id; // optional: the originating client message id (chat relay)
+    std::string data_json{};       // instead of `data` when decoded with DecodeLimits::payload_as_text
 };
 
 // server -> client; the server closes afterwards
