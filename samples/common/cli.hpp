@@ -56,9 +56,15 @@ std::optional<int> parse_cli(CLI::App& app, int argc, char** argv, Check&& check
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        if (error) *error = e.what();
-        app.exit(e);
-        return 2;
+        auto report = [&](const CLI::ParseError& shown) {
+            if (error) *error = shown.what();
+            app.exit(shown);
+            return 2;
+        };
+        // A mistyped flag also leaves a required one missing: name the typo.
+        if (dynamic_cast<const CLI::RequiredError*>(&e) && !app.remaining().empty())
+            return report(CLI::ExtrasError(app.remaining()));
+        return report(e);
     }
 }
 
