@@ -103,7 +103,6 @@ struct Observed {
     std::string fatal_detail;
 };
 
-
 } // namespace
 
 int main(int argc, char** argv) {
