@@ -7,9 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libwebsocketpp-dev libasio-dev libssl-dev openssl nlohmann-json3-dev libsqlite3-dev
   googletest libgtest-dev libgmock-dev
-  python3 tmux
+  python3 tmux libcli11-dev
 )
-# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo, --go, --cluster.
+# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo, --go, --cluster, --packaging, --docs.
 for arg in "$@"; do
   case "$arg" in
     --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime nunit-console libnunit-cil-dev) ;;
@@ -22,6 +22,9 @@ for arg in "$@"; do
                      golang-github-gomodule-redigo-dev) ;;
     # tests/cluster: real Redis and nginx in front of several Go server instances.
     --cluster) packages+=(redis-server nginx-light) ;;
+    # The .deb (CPack + dpkg-shlibdeps, lintian), the wheel, the NuGet package.
+    --packaging) packages+=(dpkg-dev file lintian python3-build python3-setuptools python3-wheel python3-venv nuget) ;;
+    --docs) packages+=(doxygen) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -2,7 +2,8 @@
 # Builds tether and runs its tests: the README's test command.
 #
 # With no option: a normal build (-Werror) and every suite but soak (core,
-# integration, bindings, samples), in build/.
+# integration, bindings, samples, packaging, docs), in build/. The packaging
+# tests install and purge the .deb with apt-get when run as root.
 # Options:
 #   --matrix  also, each in its own build directory:
 #               ASan+UBSan build: core + integration suites    build-asan/
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-extras=(--bindings --bench --demo --go --cluster)
+extras=(--bindings --bench --demo --go --cluster --packaging --docs)
 { [ "$mode" = matrix ] || [ "$mode" = stage ]; } && extras+=(--fuzz)
 bash .ci/install-deps.sh "${extras[@]}"
 

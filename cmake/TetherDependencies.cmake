@@ -15,6 +15,15 @@ if(TETHER_BUILD_TRANSPORT)
   target_link_libraries(tether_websocketpp INTERFACE OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 endif()
 
+# CLI11 for the command lines of the samples and of fault-proxy, through
+# tether_cli (samples/common/cli.hpp).
+if(TETHER_BUILD_SAMPLES OR TETHER_BUILD_TESTS)
+  find_package(CLI11 2.1 REQUIRED)
+  add_library(tether_cli INTERFACE)
+  target_include_directories(tether_cli INTERFACE ${PROJECT_SOURCE_DIR}/samples/common ${PROJECT_SOURCE_DIR}/sdk/include)
+  target_link_libraries(tether_cli INTERFACE CLI11::CLI11)
+endif()
+
 if(TETHER_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

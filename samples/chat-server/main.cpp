@@ -1,112 +1,92 @@
 // chat-server: the reference tether.v1 server (rooms or echo), used by the
 // SDK's integration tests and by tether-cli QA. This file only parses the
-// command line; server.cpp runs the sockets, hub.cpp (ProtocolServer) decides.
-#include <charconv>
+// command line (`chat-server --help`); server.cpp runs the sockets, hub.cpp
+// (ProtocolServer) decides.
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <iostream>
 #include <limits>
-#include <optional>
 #include <string>
-#include <string_view>
-#include <system_error>
 #include <vector>
 
-#include "sample_args.hpp"
+#include "cli.hpp"
 #include "server.hpp"
 
 namespace {
 
 using tether::chat::ServerOptions;
-using tether::samples::ArgReader;
-using tether::samples::parse_number;
-using tether::samples::split_list;
-using tether::samples::UsageError;
+using tether::samples::bounded;
 
-constexpr const char* kUsage =
-    R"(usage: chat-server [options]
-  --host H                 listen address (default 127.0.0.1)
-  --port P                 listen port, 0 = ephemeral (default 8080)
-  --path P                 WebSocket path (default /ws; other paths answer 404)
-  --tokens a,b,c           hello.token must be one of these (default: no auth)
-  --expired-tokens x,y     tokens answered with token_expired (close 4002)
-  --upgrade-auth           check "Authorization: Bearer <token>" at the upgrade
-                           against --tokens (HTTP 401) instead of hello.token
-  --echo                   echo mode: reply {"echo": data, "id": id} to every msg
-                           (default: rooms, {"room": R[, "text": T]})
-  --heartbeat-ms N         ping interval; silent for 2N -> dropped (default 15000, 0 = off)
-  --session-ttl-ms N       how long a disconnected session can resume (default 60000)
-  --replay-buffer N        server msgs kept per session for resume (default 10000)
-  --push-interval-ms N     send {"push": k} to every session every N ms (default off)
-  --tls-cert F --tls-key F serve wss:// with this PEM certificate chain and key
-  --reject-upgrades N      answer the first N upgrades with --reject-status
-  --reject-status S        HTTP status for those (default 503)
-  --retry-after-s R        add "Retry-After: R" to those
-  --max-message-bytes B    inbound message limit, larger -> close 1009 (default 16 MiB)
-  --send-window-bytes B    msg bytes a connection's transport may hold unsent; more wait in
-                           the replay buffer (default 4 MiB, 0 = no limit)
-  --verbose                log connections and closes to stderr, stats on exit
-The first stdout line is always "listening on <host>:<port>".
-)";
+// Up to a year: the protocol server clamps durations there anyway.
+constexpr std::int64_t kMaxMs = 365LL * 24 * 3600 * 1000;
 
-std::chrono::milliseconds parse_ms(const std::string& flag, const std::string& text) {
-    // Up to a year: the protocol server clamps durations there anyway.
-    return std::chrono::milliseconds(parse_number<std::int64_t>(flag, text, 0, 365LL * 24 * 3600 * 1000));
-}
-
-ServerOptions parse_args(int argc, char** argv) {
-    ServerOptions o;
-    ArgReader args(argc, argv);
-    while (args.next()) {
-        const std::string& flag = args.flag();
-        auto value = [&args] { return args.value(); };
-
-        if (flag == "--host") o.host = value();
-        else if (flag == "--port") o.port = parse_number<std::uint16_t>(flag, value(), 0, 65535);
-        else if (flag == "--path") {
-            o.path = value();
-            if (o.path.empty() || o.path[0] != '/') throw UsageError{"--path must start with /"};
-        } else if (flag == "--tokens") o.protocol.tokens = split_list(value());
-        else if (flag == "--expired-tokens") o.protocol.expired_tokens = split_list(value());
-        else if (flag == "--upgrade-auth") o.upgrade_auth = true;
-        else if (flag == "--echo") o.protocol.echo = true;
-        else if (flag == "--heartbeat-ms") o.protocol.heartbeat = parse_ms(flag, value());
-        else if (flag == "--session-ttl-ms") o.protocol.session_ttl = parse_ms(flag, value());
-        else if (flag == "--replay-buffer")
-            o.protocol.replay_buffer =
-                parse_number<std::size_t>(flag, value(), 0, std::numeric_limits<std::size_t>::max());
-        else if (flag == "--push-interval-ms") o.protocol.push_interval = parse_ms(flag, value());
-        else if (flag == "--tls-cert") o.tls_cert = value();
-        else if (flag == "--tls-key") o.tls_key = value();
-        else if (flag == "--reject-upgrades") o.reject_upgrades = parse_number<unsigned>(flag, value(), 0, 1000000);
-        // websocketpp's status enum tops out at 511.
-        else if (flag == "--reject-status") o.reject_status = parse_number<int>(flag, value(), 300, 511);
-        else if (flag == "--retry-after-s") o.retry_after_s = parse_number<unsigned>(flag, value(), 0, 86400);
-        else if (flag == "--max-message-bytes")
-            o.max_message_bytes = parse_number<std::size_t>(flag, value(), 1, std::size_t{1} << 31);
-        else if (flag == "--send-window-bytes")
-            o.protocol.send_window_bytes = parse_number<std::size_t>(flag, value(), 0, std::numeric_limits<std::size_t>::max());
-        else if (flag == "--verbose") o.verbose = true;
-        else if (flag == "--help" || flag == "-h") {
-            std::cout << kUsage;
-            std::exit(0);
-        } else throw UsageError{"unknown option " + flag};
-    }
-    if (o.tls_cert.empty() != o.tls_key.empty()) throw UsageError{"--tls-cert and --tls-key go together"};
-    if (o.upgrade_auth && o.protocol.tokens.empty()) throw UsageError{"--upgrade-auth needs --tokens"};
-    return o;
+std::vector<std::string> non_empty(std::vector<std::string> items) {
+    std::vector<std::string> out;
+    for (auto& item : items)
+        if (!item.empty()) out.push_back(std::move(item));
+    return out;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    ServerOptions options;
-    try {
-        options = parse_args(argc, argv);
-    } catch (const UsageError& e) {
-        std::cerr << "chat-server: " << e.message << "\n" << kUsage;
-        return 2;
-    }
-    return tether::chat::run_server(options);
+    ServerOptions o;
+    CLI::App app{"The reference tether.v1 server: rooms, or echo with --echo.\n"
+                 "The first stdout line is always \"listening on <host>:<port>\".",
+                 "chat-server"};
+    tether::samples::init_cli(app);
+    std::vector<std::string> tokens, expired_tokens;
+    std::int64_t heartbeat_ms = o.protocol.heartbeat.count(), session_ttl_ms = o.protocol.session_ttl.count(), push_interval_ms = 0;
+    unsigned retry_after_s = 0;
+    const auto max_size = std::numeric_limits<std::size_t>::max();
+
+    app.add_option("--host", o.host, "listen address (default 127.0.0.1)");
+    app.add_option("--port", o.port, "listen port, 0 = ephemeral (default 8080)")->check(bounded<std::uint16_t>(0, 65535));
+    app.add_option("--path", o.path, "WebSocket path (default /ws; other paths answer 404)");
+    app.add_option("--tokens", tokens, "hello.token must be one of these, comma-separated (default: no auth)")
+        ->delimiter(',')->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--expired-tokens", expired_tokens, "tokens answered with token_expired (close 4002)")
+        ->delimiter(',')->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_flag("--upgrade-auth", o.upgrade_auth,
+                 "check \"Authorization: Bearer <token>\" at the upgrade against --tokens (HTTP 401) instead of hello.token");
+    app.add_flag("--echo", o.protocol.echo,
+                 "echo mode: reply {\"echo\": data, \"id\": id} to every msg (default: rooms, {\"room\": R[, \"text\": T]})");
+    app.add_option("--heartbeat-ms", heartbeat_ms, "ping interval; silent for 2N -> dropped (default 15000, 0 = off)")
+        ->check(bounded(std::int64_t{0}, kMaxMs));
+    app.add_option("--session-ttl-ms", session_ttl_ms, "how long a disconnected session can resume (default 60000)")
+        ->check(bounded(std::int64_t{0}, kMaxMs));
+    app.add_option("--replay-buffer", o.protocol.replay_buffer, "server msgs kept per session for resume (default 10000)")
+        ->check(bounded(std::size_t{0}, max_size));
+    app.add_option("--push-interval-ms", push_interval_ms, "send {\"push\": k} to every session every N ms (default off)")
+        ->check(bounded(std::int64_t{0}, kMaxMs));
+    app.add_option("--tls-cert", o.tls_cert, "serve wss:// with this PEM certificate chain (with --tls-key)");
+    app.add_option("--tls-key", o.tls_key, "the PEM private key for --tls-cert");
+    app.add_option("--reject-upgrades", o.reject_upgrades, "answer the first N upgrades with --reject-status")
+        ->check(bounded(0u, 1000000u));
+    // websocketpp's status enum tops out at 511.
+    app.add_option("--reject-status", o.reject_status, "HTTP status for those (default 503)")->check(bounded<int>(300, 511));
+    auto* retry_after = app.add_option("--retry-after-s", retry_after_s, "add \"Retry-After: R\" to those")
+                            ->check(bounded(0u, 86400u));
+    app.add_option("--max-message-bytes", o.max_message_bytes, "inbound message limit, larger -> close 1009 (default 16 MiB)")
+        ->check(bounded(std::size_t{1}, std::size_t{1} << 31));
+    app.add_option("--send-window-bytes", o.protocol.send_window_bytes,
+                   "msg bytes a connection's transport may hold unsent; more wait in the replay buffer "
+                   "(default 4 MiB, 0 = no limit)")
+        ->check(bounded(std::size_t{0}, max_size));
+    app.add_flag("--verbose", o.verbose, "log connections and closes to stderr, stats on exit");
+
+    if (auto code = tether::samples::parse_cli(app, argc, argv, [&] {
+            if (o.path.empty() || o.path[0] != '/') throw CLI::ValidationError("--path", "must start with /");
+            if (o.tls_cert.empty() != o.tls_key.empty())
+                throw CLI::ValidationError("--tls-cert", "--tls-cert and --tls-key go together");
+            if (o.upgrade_auth && non_empty(tokens).empty())
+                throw CLI::ValidationError("--upgrade-auth", "needs --tokens");
+        }))
+        return *code;
+    o.protocol.tokens = non_empty(tokens);
+    o.protocol.expired_tokens = non_empty(expired_tokens);
+    o.protocol.heartbeat = std::chrono::milliseconds(heartbeat_ms);
+    o.protocol.session_ttl = std::chrono::milliseconds(session_ttl_ms);
+    o.protocol.push_interval = std::chrono::milliseconds(push_interval_ms);
+    if (retry_after->count() > 0) o.retry_after_s = retry_after_s;
+    return tether::chat::run_server(o);
 }

@@ -1,5 +1,5 @@
 // tether-chat: a terminal chat client on tether::Client, for people and for
-// scripts. This file parses the command line and picks the mode; chat.cpp is
+// scripts. This file parses the command line (`tether-chat --help`) and picks the mode; chat.cpp is
 // the model, chat_event.cpp renders what happened (transcript, printed lines,
 // screen rows), format.cpp holds the text helpers, terminal.cpp the
 // interactive and plain modes, script.cpp the scripted mode.
@@ -14,49 +14,14 @@
 #include <vector>
 
 #include "chat.hpp"
-#include "sample_args.hpp"
+#include "cli.hpp"
 #include "modes.hpp"
 
 namespace {
 
-using tether::samples::ArgReader;
-using tether::samples::parse_number;
-using tether::samples::UsageError;
+using tether::samples::bounded;
 
-constexpr const char* kUsage = R"(usage: tether-chat --url ws://HOST:PORT/ws --nick NAME [options]
-  --url URL                ws:// or wss:// address of a tether.v1 rooms server (chat-server)
-  --room R                 room to join (default lobby)
-  --nick N                 your name in the room
-  --token T                token sent in hello (chat-server --tokens)
-  --script FILE            scripted mode: run the commands in FILE, then quit
-  --transcript FILE.jsonl  write every event as one JSON object per line
-  --plain                  line mode even on a terminal (no full-screen UI)
-  --heartbeat-ms N         ping interval (a server's heartbeat_ms overrides it)
-  --connect-timeout-ms N   connect + upgrade, and hello -> welcome, deadlines
-  --backoff-base-ms N      first reconnect delay (default 250)
-  --backoff-max-ms N       reconnect delay cap (default 30000)
-  --max-attempts N         consecutive failed attempts before giving up (default 0 = never)
-  --ca-file F              PEM CA bundle for wss:// (default: the system store)
-  --insecure               skip TLS certificate verification (testing only)
-  --history N              own messages re-sent when a peer (re)joins (default 1000, 0 = no resync)
-  --deadline-ms N          default timeout of script waits (default 30000)
-  --drain-ms N             at quit, how long to wait for acks (default 5000)
-  --log FILE               append the SDK's debug log to FILE
-  --verbose                SDK log (info) to stderr in plain and scripted modes
-Interactive commands: /drop /reconnect /stats /status /nick NEW /quit /help
-Script commands: say, wait_ms, wait_acked, wait_for_messages, expect_state, expect_messages,
-  expect_failed, drop, reconnect, nick, stats, mark, wait_file, echo, quit (see samples/chat/README.md)
-Exit codes: 0 ok; 1 a script step failed; 2 usage/setup error; 3 the connection failed for good
-  (bad token, TLS verification, ...); 4 a message we sent failed; 130 interrupted.
-)";
-
-std::chrono::milliseconds parse_ms(const std::string& flag, const std::string& text, long long min) {
-    return std::chrono::milliseconds(parse_number<long long>(flag, text, min, 24LL * 3600 * 1000));
-}
-
-std::uint64_t parse_count(const std::string& flag, const std::string& text, std::uint64_t max) {
-    return parse_number<std::uint64_t>(flag, text, 0, max);
-}
+constexpr long long kMaxMs = 24LL * 3600 * 1000;
 
 struct Args {
     tchat::ChatOptions chat;
@@ -66,54 +31,50 @@ struct Args {
     bool plain = false;
 };
 
-Args parse_args(int argc, char** argv) {
-    Args a;
-    ArgReader args(argc, argv);
-    while (args.next()) {
-        const std::string& flag = args.flag();
-        auto value = [&args] { return args.value(); };
-        if (flag == "--url") a.chat.url = value();
-        else if (flag == "--room") a.chat.room = value();
-        else if (flag == "--nick") a.chat.nick = value();
-        else if (flag == "--token") a.chat.token = value();
-        else if (flag == "--script") a.script = value();
-        else if (flag == "--transcript") a.transcript = value();
-        else if (flag == "--plain") a.plain = true;
-        else if (flag == "--heartbeat-ms") a.chat.heartbeat = parse_ms(flag, value(), 10);
-        else if (flag == "--connect-timeout-ms") a.chat.connect_timeout = parse_ms(flag, value(), 1);
-        else if (flag == "--backoff-base-ms") a.chat.backoff_base = parse_ms(flag, value(), 1);
-        else if (flag == "--backoff-max-ms") a.chat.backoff_max = parse_ms(flag, value(), 1);
-        else if (flag == "--max-attempts")
-            a.chat.max_attempts = static_cast<std::uint32_t>(parse_count(flag, value(), 1000000));
-        else if (flag == "--ca-file") a.chat.ca_file = value();
-        else if (flag == "--insecure") a.chat.insecure = true;
-        else if (flag == "--history") a.chat.history = static_cast<std::size_t>(parse_count(flag, value(), 100000));
-        else if (flag == "--deadline-ms") a.run.deadline = parse_ms(flag, value(), 1);
-        else if (flag == "--drain-ms") a.run.drain = parse_ms(flag, value(), 0);
-        else if (flag == "--log") a.chat.log_file = value();
-        else if (flag == "--verbose") a.chat.log_stderr = true;
-        else if (flag == "--help" || flag == "-h") {
-            std::cout << kUsage;
-            std::exit(0);
-        } else throw UsageError{"unknown option " + flag};
-    }
-    if (a.chat.url.empty()) throw UsageError{"--url is required"};
-    if (a.chat.nick.empty()) throw UsageError{"--nick is required"};
-    if (a.chat.nick.size() > 64) throw UsageError{"--nick: at most 64 bytes"};
-    if (a.chat.room.empty()) throw UsageError{"--room must not be empty"};
-    return a;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
     Args args;
-    try {
-        args = parse_args(argc, argv);
-    } catch (const UsageError& e) {
-        std::cerr << "tether-chat: " << e.message << "\n" << kUsage;
-        return 2;
-    }
+    CLI::App app{"A terminal chat client on tether::Client, for people and for scripts.", "tether-chat"};
+    tether::samples::init_cli(app);
+    auto& c = args.chat;
+    // A duration flag in ms; `field` is a Millis or an optional one (the SDK default unless set).
+    auto ms_option = [&app](const std::string& name, auto& field, long long min, const std::string& help) {
+        app.add_option_function<long long>(name, [&field](const long long& v) { field = tchat::Millis(v); }, help)
+            ->check(bounded(min, kMaxMs));
+    };
+    app.add_option("--url", c.url, "ws:// or wss:// address of a tether.v1 rooms server (chat-server)")->required();
+    app.add_option("--room", c.room, "room to join (default lobby)");
+    app.add_option("--nick", c.nick, "your name in the room (at most 64 bytes)")->required();
+    app.add_option_function<std::string>("--token", [&c](const std::string& t) { c.token = t; },
+                                         "token sent in hello (chat-server --tokens)");
+    app.add_option("--script", args.script, "scripted mode: run the commands in FILE, then quit");
+    app.add_option("--transcript", args.transcript, "write every event as one JSON object per line (FILE.jsonl)");
+    app.add_flag("--plain", args.plain, "line mode even on a terminal (no full-screen UI)");
+    ms_option("--heartbeat-ms", c.heartbeat, 10, "ping interval (a server's heartbeat_ms overrides it)");
+    ms_option("--connect-timeout-ms", c.connect_timeout, 1, "connect + upgrade, and hello -> welcome, deadlines");
+    ms_option("--backoff-base-ms", c.backoff_base, 1, "first reconnect delay (default 250)");
+    ms_option("--backoff-max-ms", c.backoff_max, 1, "reconnect delay cap (default 30000)");
+    app.add_option("--max-attempts", c.max_attempts, "consecutive failed attempts before giving up (default 0 = never)")
+        ->check(bounded<std::uint32_t>(0, 1000000));
+    app.add_option("--ca-file", c.ca_file, "PEM CA bundle for wss:// (default: the system store)");
+    app.add_flag("--insecure", c.insecure, "skip TLS certificate verification (testing only)");
+    app.add_option("--history", c.history, "own messages re-sent when a peer (re)joins (default 1000, 0 = no resync)")
+        ->check(bounded<std::size_t>(0, 100000));
+    ms_option("--deadline-ms", args.run.deadline, 1, "default timeout of script waits (default 30000)");
+    ms_option("--drain-ms", args.run.drain, 0, "at quit, how long to wait for acks (default 5000)");
+    app.add_option("--log", c.log_file, "append the SDK's debug log to FILE");
+    app.add_flag("--verbose", c.log_stderr, "SDK log (info) to stderr in plain and scripted modes");
+    app.footer(R"(Interactive commands: /drop /reconnect /stats /status /nick NEW /quit /help
+Script commands: say, wait_ms, wait_acked, wait_for_messages, expect_state, expect_messages,
+  expect_failed, drop, reconnect, nick, stats, mark, wait_file, echo, quit (see samples/chat/README.md)
+Exit codes: 0 ok; 1 a script step failed; 2 usage/setup error; 3 the connection failed for good
+  (bad token, TLS verification, ...); 4 a message we sent failed; 130 interrupted.)");
+    if (auto code = tether::samples::parse_cli(app, argc, argv, [&] {
+            if (c.nick.size() > 64) throw CLI::ValidationError("--nick", "at most 64 bytes");
+            if (c.room.empty()) throw CLI::ValidationError("--room", "must not be empty");
+        }))
+        return *code;
     tchat::install_signal_handlers();
 
     const bool interactive = args.script.empty() && !args.plain && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);

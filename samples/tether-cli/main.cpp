@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -19,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli.hpp"
 #include "tether/client.hpp"
 
 namespace {
@@ -40,57 +42,47 @@ struct Args {
     bool verbose = false;
 };
 
-const char* kUsage =
-    "usage: tether-cli --url URL [--token T] [--count N] [--payload-bytes B] [--interval-ms I] [--expect-echo]\n"
-    "                  [--timeout-s S] [--heartbeat-ms H] [--heartbeat-timeout-ms T] [--backoff-base-ms B]\n"
-    "                  [--backoff-max-ms M] [--ca-file F] [--insecure] [--verbose]\n";
-
-[[noreturn]] void usage_error(const std::string& what) {
-    std::cerr << "tether-cli: " << what << "\n" << kUsage;
+[[noreturn]] void fatal_setup(const std::string& what) {
+    std::cerr << "tether-cli: " << what << "\n";
     std::cout << nlohmann::json{{"error", what}, {"final_state", "idle"}}.dump() << std::endl;
     std::exit(2);
 }
 
-std::uint64_t parse_u64(const std::string& flag, const std::string& value) {
-    try {
-        std::size_t used = 0;
-        if (value.empty() || value[0] == '-') throw std::invalid_argument(value);
-        const unsigned long long v = std::stoull(value, &used, 10);
-        if (used != value.size()) throw std::invalid_argument(value);
-        return v;
-    } catch (const std::exception&) {
-        usage_error(flag + " needs a non-negative integer, got '" + value + "'");
-    }
-}
-
+// Parses the command line (`tether-cli --help`); exits on --help, --version
+// and bad usage (code 2, with the JSON summary line naming the error).
 Args parse(int argc, char** argv) {
+    using tether::samples::bounded;
     Args a;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage_error(flag + " needs a value");
-            return argv[++i];
-        };
-        if (flag == "--url") a.url = value();
-        else if (flag == "--token") a.token = value();
-        else if (flag == "--count") a.count = parse_u64(flag, value());
-        else if (flag == "--payload-bytes") a.payload_bytes = parse_u64(flag, value());
-        else if (flag == "--interval-ms") a.interval_ms = parse_u64(flag, value());
-        else if (flag == "--expect-echo") a.expect_echo = true;
-        else if (flag == "--timeout-s") a.timeout_s = parse_u64(flag, value());
-        else if (flag == "--heartbeat-ms") a.heartbeat_ms = parse_u64(flag, value());
-        else if (flag == "--heartbeat-timeout-ms") a.heartbeat_timeout_ms = parse_u64(flag, value());
-        else if (flag == "--backoff-base-ms") a.backoff_base_ms = parse_u64(flag, value());
-        else if (flag == "--backoff-max-ms") a.backoff_max_ms = parse_u64(flag, value());
-        else if (flag == "--ca-file") a.ca_file = value();
-        else if (flag == "--insecure") a.insecure = true;
-        else if (flag == "--verbose") a.verbose = true;
-        else if (flag == "--help" || flag == "-h") {
-            std::cout << kUsage;
-            std::exit(0);
-        } else usage_error("unknown option " + flag);
+    CLI::App app{"A scripted tether client for QA: sends N messages, waits for their acks (and echoes),\n"
+                 "closes, and prints a JSON summary as its last stdout line.",
+                 "tether-cli"};
+    tether::samples::init_cli(app);
+    const auto u64 = bounded<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max());
+    // An optional number: the SDK default unless given.
+    auto optional_u64 = [&](const std::string& name, std::optional<std::uint64_t>& field, const std::string& help) {
+        app.add_option_function<std::uint64_t>(name, [&field](const std::uint64_t& v) { field = v; }, help)->check(u64);
+    };
+    app.add_option("--url", a.url, "ws:// or wss:// address of a tether.v1 server")->required();
+    app.add_option_function<std::string>("--token", [&a](const std::string& t) { a.token = t; }, "token sent in hello");
+    app.add_option("--count", a.count, "messages to send (default 100)")->check(u64);
+    app.add_option("--payload-bytes", a.payload_bytes, "size of each message's padding (default 16)")
+        ->check(bounded<std::size_t>(0, std::numeric_limits<std::size_t>::max()));
+    app.add_option("--interval-ms", a.interval_ms, "pause between sends (default 0)")->check(u64);
+    app.add_flag("--expect-echo", a.expect_echo, "require exactly one echo of each message (chat-server --echo)");
+    app.add_option("--timeout-s", a.timeout_s, "give up after this long (default 60; exit 1)")->check(u64);
+    optional_u64("--heartbeat-ms", a.heartbeat_ms, "ping interval");
+    optional_u64("--heartbeat-timeout-ms", a.heartbeat_timeout_ms, "liveness deadline");
+    optional_u64("--backoff-base-ms", a.backoff_base_ms, "first reconnect delay");
+    optional_u64("--backoff-max-ms", a.backoff_max_ms, "reconnect delay cap");
+    app.add_option("--ca-file", a.ca_file, "PEM CA bundle for wss://");
+    app.add_flag("--insecure", a.insecure, "skip TLS certificate verification (testing only)");
+    app.add_flag("--verbose", a.verbose, "SDK debug log to stderr");
+    app.footer("Exit codes: 0 everything acked (and echoed); 1 timeout; 2 fatal error (auth, bad URL, TLS, bad usage).");
+    std::string error;
+    if (auto code = tether::samples::parse_cli(app, argc, argv, [] {}, &error)) {
+        if (*code == 2) std::cout << nlohmann::json{{"error", error}, {"final_state", "idle"}}.dump() << std::endl;
+        std::exit(*code);
     }
-    if (a.url.empty()) usage_error("--url is required");
     return a;
 }
 
@@ -185,7 +177,7 @@ int main(int argc, char** argv) {
     std::error_code ec;
     std::string detail;
     auto client = tether::Client::create(o, ec, &detail);
-    if (!client) usage_error(detail);
+    if (!client) fatal_setup(detail);
     client->connect();
 
     const std::string pad(args.payload_bytes, 'x');

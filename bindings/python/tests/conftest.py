@@ -19,8 +19,17 @@ from typing import Iterator, List, Optional
 
 import pytest
 
-# Import the package from this source tree unless it is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The package from this source tree, or with TETHER_TEST_INSTALLED=1 the
+# installed one (tests/packaging/check_wheel.sh: the wheel in a venv, run from
+# a directory where the source package is not importable).
+_SOURCE = Path(__file__).resolve().parents[1]
+if os.environ.get("TETHER_TEST_INSTALLED"):
+    import tether
+
+    if Path(tether.__file__).resolve().is_relative_to(_SOURCE):
+        raise RuntimeError("TETHER_TEST_INSTALLED: tether was imported from the source tree")
+else:
+    sys.path.insert(0, str(_SOURCE))
 
 
 class ChatServer:

@@ -151,12 +151,13 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 _lib: Optional[ctypes.CDLL] = None
+_lib_path: Optional[str] = None  # where _lib came from
 _lib_lock = threading.Lock()
 
 
 def lib() -> ctypes.CDLL:
     """The loaded library (loaded on first use, so `import tether` never fails)."""
-    global _lib
+    global _lib, _lib_path
     if _lib is not None:
         return _lib
     with _lib_lock:
@@ -173,11 +174,18 @@ def lib() -> ctypes.CDLL:
                 if major != ABI_MAJOR:
                     errors.append("%s: ABI major %d, need %d" % (path, major, ABI_MAJOR))
                     continue
-                _lib = loaded
+                _lib, _lib_path = loaded, path
                 break
             if _lib is None:
                 raise OSError("cannot load libtether (set TETHER_LIBRARY to its path): " + "; ".join(errors))
     return _lib
+
+
+def lib_path() -> str:
+    """The path (or name, for the system's loader) the library was loaded from."""
+    lib()
+    assert _lib_path is not None
+    return _lib_path
 
 
 def utf8(ptr: Optional[int]) -> Optional[str]:

@@ -1,8 +1,9 @@
-// Configuration for tether::Client. Plain values: copy them, tweak them,
-// pass them to Client. Every field has a production default; see
-// docs/configuration.md for the reasoning behind each one.
-//
-// Thread safety: plain data; no internal synchronization.
+/// @file
+/// Configuration for tether::Client. Plain values: copy them, tweak them,
+/// pass them to Client. Every field has a production default; see
+/// docs/configuration.md for the reasoning behind each one.
+///
+/// Thread safety: plain data; no internal synchronization.
 #pragma once
 
 #include <chrono>
@@ -17,72 +18,83 @@
 
 namespace tether {
 
-using Milliseconds = std::chrono::milliseconds;
+using Milliseconds = std::chrono::milliseconds; ///< every duration in the options
 
+/// Severity of a log line, least severe first.
 enum class LogLevel { trace = 0, debug = 1, info = 2, warn = 3, error = 4 };
 
-// Called on the client's io thread. Must not block for long.
+/// Called on the client's io thread. Must not block for long.
 using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
+/// wss:// settings. By default the peer and its host name are verified against the system store.
 struct TlsOptions {
-    std::string ca_file;   // PEM bundle; empty: the system store
-    std::string ca_dir;    // hashed CA directory; empty: the system store
-    std::string cert_file; // client certificate (mTLS), PEM
-    std::string key_file;  // client private key (mTLS), PEM
-    // Optional SPKI pins: base64 SHA-256 of the server's SubjectPublicKeyInfo.
-    // When non-empty, the leaf must match one of them (in addition to normal
-    // verification).
+    std::string ca_file;   ///< PEM bundle; empty: the system store
+    std::string ca_dir;    ///< hashed CA directory; empty: the system store
+    std::string cert_file; ///< client certificate (mTLS), PEM
+    std::string key_file;  ///< client private key (mTLS), PEM
+    /// Optional SPKI pins: base64 SHA-256 of the server's SubjectPublicKeyInfo.
+    /// When non-empty, the leaf must match one of them (in addition to normal
+    /// verification).
     std::vector<std::string> pinned_spki_sha256;
-    // Disables certificate and host name verification. For tests only; logged
-    // at warn level on every connection.
+    /// Disables certificate and host name verification. For tests only; logged
+    /// at warn level on every connection.
     bool insecure_skip_verify = false;
 };
 
+/// An HTTP CONNECT proxy for the connection.
 struct ProxyOptions {
-    std::string url;      // http://host:port of an HTTP CONNECT proxy; empty: none
-    std::string username; // basic auth
-    std::string password;
+    std::string url;      ///< http://host:port of an HTTP CONNECT proxy; empty: none
+    std::string username; ///< basic auth
+    std::string password; ///< basic auth
 };
 
+/// Pings, and how long the connection may stay silent before it counts as dead.
 struct HeartbeatOptions {
-    Milliseconds interval{15000}; // ping period; a server's heartbeat_ms overrides it
-    Milliseconds timeout{0};      // liveness deadline; 0 = 2 x interval. Must exceed interval.
+    Milliseconds interval{15000}; ///< ping period; a server's heartbeat_ms overrides it
+    Milliseconds timeout{0};      ///< liveness deadline; 0 = 2 x interval. Must exceed interval.
 };
 
+/// Reconnect delays: full jitter over an exponentially growing window.
 struct BackoffOptions {
-    Milliseconds base{250};
-    Milliseconds max{30000};
-    Milliseconds stable_after{10000}; // ready this long resets the attempt counter
-    std::uint32_t max_attempts = 0;   // consecutive failed attempts before failed; 0 = unlimited
+    Milliseconds base{250};  ///< the first window
+    Milliseconds max{30000}; ///< the largest window
+    Milliseconds stable_after{10000}; ///< ready this long resets the attempt counter
+    std::uint32_t max_attempts = 0;   ///< consecutive failed attempts before failed; 0 = unlimited
 };
 
+/// What happens to unacknowledged messages when the server refuses to resume.
 enum class SessionLostPolicy {
-    resend, // re-send unacked messages in the new session: new seqs, same ids (at-least-once)
-    fail,   // report each unacked message as failed with session_lost
+    resend, ///< re-send unacked messages in the new session: new seqs, same ids (at-least-once)
+    fail,   ///< report each unacked message as failed with session_lost
 };
 
+/// Bounds of the queue of messages not yet acknowledged; send() refuses
+/// (outbox_full, message_too_large) beyond them.
 struct OutboxOptions {
-    std::size_t max_messages = 100000;
-    std::size_t max_bytes = 64 * 1024 * 1024;
-    std::size_t max_message_bytes = 1024 * 1024;
-    std::size_t max_in_flight = 1024; // unacked msg frames on the wire at once
-    SessionLostPolicy on_session_lost = SessionLostPolicy::resend;
+    std::size_t max_messages = 100000;           ///< messages queued at most
+    std::size_t max_bytes = 64 * 1024 * 1024;    ///< their bytes at most
+    std::size_t max_message_bytes = 1024 * 1024; ///< one message at most
+    std::size_t max_in_flight = 1024; ///< unacked msg frames on the wire at once
+    SessionLostPolicy on_session_lost = SessionLostPolicy::resend; ///< when resume is refused
 };
 
+/// How the client acknowledges what it received: after this many messages,
+/// or this long after the first unacknowledged one.
 struct AckOptions {
-    std::uint32_t every_messages = 32;
-    Milliseconds max_delay{50};
+    std::uint32_t every_messages = 32; ///< ack after this many messages
+    Milliseconds max_delay{50};        ///< or after this long
 };
 
+/// Deadlines of the connection steps and of close().
 struct TimeoutOptions {
-    Milliseconds connect{10000};    // DNS + TCP + TLS + upgrade
-    Milliseconds hello{10000};      // hello -> welcome
-    Milliseconds close_drain{5000}; // default drain for close()
-    Milliseconds close{1000};       // bye sent -> connection closed; then it is torn down
+    Milliseconds connect{10000};    ///< DNS + TCP + TLS + upgrade
+    Milliseconds hello{10000};      ///< hello -> welcome
+    Milliseconds close_drain{5000}; ///< default drain for close()
+    Milliseconds close{1000};       ///< bye sent -> connection closed; then it is torn down
 };
 
-// Asked on the io thread before each hello. `refresh` is true after the server
-// said token_expired. Return std::nullopt when there is no token.
+/// Asked on the io thread before each hello. `refresh` is true after the server
+/// said token_expired. Return std::nullopt when there is no token.
 using TokenProvider = std::function<std::optional<std::string>(bool refresh)>;
 
 } // namespace tether

@@ -15,16 +15,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "cli.hpp"
 #include "fault_proxy/fault_proxy.hpp"
 
 namespace {
 
 using tether::testing::FaultProxy;
-
-constexpr const char* kUsage =
-    "usage: fault-proxy --upstream HOST:PORT [--listen-port PORT]\n"
-    "  HOST must be loopback: 127.x.x.x, [::1] or localhost.\n"
-    "  Listens on 127.0.0.1 (port 0 or absent = ephemeral).\n";
 
 constexpr const char* kCommands =
     "commands:\n"
@@ -129,39 +125,22 @@ bool execute(FaultProxy& proxy, const std::string& line) {
 int main(int argc, char** argv) {
     std::optional<HostPort> upstream;
     std::uint16_t listen_port = 0;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        if (flag == "--help" || flag == "-h") {
-            std::cout << kUsage << kCommands;
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            std::cerr << "fault-proxy: " << flag << " needs a value\n" << kUsage;
-            return 2;
-        }
-        const std::string value = argv[++i];
-        if (flag == "--upstream") {
-            upstream = parse_host_port(value);
-            if (!upstream) {
-                std::cerr << "fault-proxy: bad --upstream '" << value << "' (want HOST:PORT)\n";
-                return 2;
-            }
-        } else if (flag == "--listen-port") {
-            const auto port = parse_uint(value, 65535);
-            if (!port) {
-                std::cerr << "fault-proxy: bad --listen-port '" << value << "'\n";
-                return 2;
-            }
-            listen_port = static_cast<std::uint16_t>(*port);
-        } else {
-            std::cerr << "fault-proxy: unknown option " << flag << '\n' << kUsage;
-            return 2;
-        }
-    }
-    if (!upstream) {
-        std::cerr << "fault-proxy: --upstream is required\n" << kUsage;
-        return 2;
-    }
+    CLI::App app{"A fault-injecting loopback TCP proxy, driven by commands on stdin.\n"
+                 "Prints \"listening on 127.0.0.1:<port>\", then answers each command line.",
+                 "fault-proxy"};
+    tether::samples::init_cli(app);
+    app.add_option_function<std::string>(
+           "--upstream",
+           [&upstream](const std::string& text) { upstream = parse_host_port(text); },
+           "where to forward, HOST:PORT; HOST must be loopback: 127.x.x.x, [::1] or localhost")
+        ->required()
+        ->check(CLI::Validator(
+            [](std::string& text) { return parse_host_port(text) ? std::string() : "want HOST:PORT, got '" + text + "'"; },
+            "HOST:PORT"));
+    app.add_option("--listen-port", listen_port, "port on 127.0.0.1 (0 or absent = ephemeral)")
+        ->check(tether::samples::bounded<std::uint16_t>(0, 65535));
+    app.footer(kCommands);
+    if (auto code = tether::samples::parse_cli(app, argc, argv)) return *code;
 
     try {
         FaultProxy proxy(upstream->host, upstream->port, listen_port);

@@ -1,4 +1,6 @@
-/*
+/**
+ * @file
+ *
  * tether.h: the tether C ABI (libtether.so.0). Plain C99.
  *
  * Conventions (see docs/c-abi.md):
@@ -28,6 +30,7 @@
 extern "C" {
 #endif
 
+/** Marks the library's exported functions. */
 #if defined(__GNUC__)
 #define TETHER_API __attribute__((visibility("default")))
 #else
@@ -36,21 +39,25 @@ extern "C" {
 
 /* ---- version ------------------------------------------------------------ */
 
-/* Identical to tether/version.hpp (the build checks they agree). */
+/** Identical to tether/version.hpp (the build checks they agree). */
 #define TETHER_VERSION_MAJOR 0
-#define TETHER_VERSION_MINOR 1
-#define TETHER_VERSION_PATCH 0
-#define TETHER_VERSION_STRING "0.1.0"
-/* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define TETHER_VERSION_MINOR 1 /**< see TETHER_VERSION_MAJOR */
+#define TETHER_VERSION_PATCH 0 /**< see TETHER_VERSION_MAJOR */
+#define TETHER_VERSION_STRING "0.1.0" /**< "MAJOR.MINOR.PATCH" */
+/** MAJOR * 10000 + MINOR * 100 + PATCH */
 #define TETHER_VERSION_NUM (TETHER_VERSION_MAJOR * 10000 + TETHER_VERSION_MINOR * 100 + TETHER_VERSION_PATCH)
 
-/* The library's version at run time (compare with TETHER_VERSION_NUM). */
+/** The library's version at run time (compare with TETHER_VERSION_NUM).
+ * @return the library's TETHER_VERSION_NUM
+ */
 TETHER_API int tether_version_number(void);
+/** @return the library's TETHER_VERSION_STRING */
 TETHER_API const char *tether_version_string(void);
 
 /* ---- error codes ---------------------------------------------------------
  * -1 .. -999 are tether::errc values negated (C++ errc::x == -TETHER_E_X).
  * -1000 and below belong to the C layer itself. Only ever appended. */
+/** Every result code: TETHER_OK or a negative TETHER_E_* code. */
 typedef enum tether_error {
     TETHER_OK = 0,
     /* local: the caller misused the API; nothing happened */
@@ -105,20 +112,30 @@ typedef enum tether_error {
     TETHER_E_MAX_ATTEMPTS_EXCEEDED = -401,
     TETHER_E_NO_TOKEN = -402,
     /* C layer */
-    TETHER_E_TIMEOUT = -1000,   /* a poll or wait ran out of time (not a failure of the client) */
+    TETHER_E_TIMEOUT = -1000,   /**< a poll or wait ran out of time (not a failure of the client) */
     TETHER_E_NO_MEMORY = -1001,
-    TETHER_E_INTERNAL = -1002   /* an unexpected failure inside the library (a bug) */
+    TETHER_E_INTERNAL = -1002   /**< an unexpected failure inside the library (a bug) */
 } tether_error;
 
-/* A short description; never NULL ("unknown error" for unknown codes). */
+/** A short description; never NULL ("unknown error" for unknown codes).
+ * @param code a TETHER_E_* code (or TETHER_OK)
+ * @return static text
+ */
 TETHER_API const char *tether_strerror(int code);
-/* The stable short name, e.g. "outbox_full", "ok"; "unknown" if unknown. */
+/** The stable short name, e.g. "outbox_full", "ok"; "unknown" if unknown.
+ * @param code a TETHER_E_* code (or TETHER_OK)
+ * @return static text
+ */
 TETHER_API const char *tether_error_name(int code);
-/* 1 for caller errors (-1 .. -99), 0 otherwise. */
+/** 1 for caller errors (-1 .. -99), 0 otherwise.
+ * @param code a TETHER_E_* code
+ * @return 1 or 0
+ */
 TETHER_API int tether_error_is_local(int code);
 
 /* ---- states, events, enums ---------------------------------------------- */
 
+/** The client's states, as tether::State. */
 typedef enum tether_state {
     TETHER_STATE_IDLE = 0,
     TETHER_STATE_CONNECTING = 1,
@@ -126,32 +143,39 @@ typedef enum tether_state {
     TETHER_STATE_READY = 3,
     TETHER_STATE_BACKOFF = 4,
     TETHER_STATE_CLOSING = 5,
-    TETHER_STATE_CLOSED = 6, /* terminal */
-    TETHER_STATE_FAILED = 7  /* terminal */
+    TETHER_STATE_CLOSED = 6, /**< terminal */
+    TETHER_STATE_FAILED = 7  /**< terminal */
 } tether_state;
+/** The bit of state `s` in a tether_client_wait_state mask. */
 #define TETHER_STATE_BIT(s) (1u << (unsigned)(s))
 
-/* "idle", "ready", ...; "unknown" when out of range. */
+/** "idle", "ready", ...; "unknown" when out of range.
+ * @param state a tether_state value
+ * @return static text
+ */
 TETHER_API const char *tether_state_name(int state);
 
+/** What a tether_event reports, and which of its fields are set. */
 typedef enum tether_event_type {
     TETHER_EVENT_NONE = 0,
-    TETHER_EVENT_STATE = 1,        /* state_from -> state_to; error = reason or 0 */
-    TETHER_EVENT_MESSAGE = 2,      /* seq, data/data_len, message_id (NULL if none) */
-    TETHER_EVENT_ACKED = 3,        /* id */
-    TETHER_EVENT_FAILED = 4,       /* id, message_id, error */
-    TETHER_EVENT_RESUMED = 5,      /* session */
-    TETHER_EVENT_SESSION_LOST = 6, /* previous_session, session (the new one), unacked */
-    TETHER_EVENT_ERROR = 7         /* error, detail: reported, the client carries on */
+    TETHER_EVENT_STATE = 1,        /**< state_from -> state_to; error = reason or 0 */
+    TETHER_EVENT_MESSAGE = 2,      /**< seq, data/data_len, message_id (NULL if none) */
+    TETHER_EVENT_ACKED = 3,        /**< id */
+    TETHER_EVENT_FAILED = 4,       /**< id, message_id, error */
+    TETHER_EVENT_RESUMED = 5,      /**< session */
+    TETHER_EVENT_SESSION_LOST = 6, /**< previous_session, session (the new one), unacked */
+    TETHER_EVENT_ERROR = 7         /**< error, detail: reported, the client carries on */
 } tether_event_type;
 
+/** What happens to unacknowledged messages when resume is refused. */
 typedef enum tether_session_lost_policy {
-    TETHER_SESSION_LOST_RESEND = 0, /* re-send unacked messages, same ids (default) */
-    TETHER_SESSION_LOST_FAIL = 1    /* fail them with TETHER_E_SESSION_LOST */
+    TETHER_SESSION_LOST_RESEND = 0, /**< re-send unacked messages, same ids (default) */
+    TETHER_SESSION_LOST_FAIL = 1    /**< fail them with TETHER_E_SESSION_LOST */
 } tether_session_lost_policy;
 
+/** Log severities (tether_client_options.log_level, tether_log_fn). */
 typedef enum tether_log_level {
-    TETHER_LOG_DEFAULT = 0, /* options only: info */
+    TETHER_LOG_DEFAULT = 0, /**< options only: info */
     TETHER_LOG_TRACE = 1,
     TETHER_LOG_DEBUG = 2,
     TETHER_LOG_INFO = 3,
@@ -159,30 +183,31 @@ typedef enum tether_log_level {
     TETHER_LOG_ERROR = 5
 } tether_log_level;
 
-/* One event. Strings are NUL-terminated and never NULL, except message_id,
+/** One event. Strings are NUL-terminated and never NULL, except message_id,
  * which is NULL when there is none. From tether_client_poll_event the event
  * owns them until tether_event_free; in a callback they live until it
  * returns. */
 typedef struct tether_event {
-    size_t struct_size;
-    int32_t type;       /* tether_event_type */
-    int32_t error;      /* STATE: reason (0: normal progress); FAILED, ERROR: code */
-    int32_t state_from; /* STATE */
-    int32_t state_to;   /* STATE */
-    uint64_t attempt;   /* STATE: consecutive failed attempts so far */
-    int64_t retry_in_ms; /* STATE to backoff: delay before the next attempt */
-    uint64_t id;        /* ACKED, FAILED: the id tether_client_send returned */
-    uint64_t seq;       /* MESSAGE */
-    uint64_t unacked;   /* SESSION_LOST: messages re-sent or failed */
-    const char *data;   /* MESSAGE: the JSON value as text */
-    size_t data_len;
-    const char *message_id; /* MESSAGE: the originating id; FAILED: the idempotency key */
+    size_t struct_size; /**< sizeof, set by TETHER_EVENT_INIT */
+    int32_t type;       /**< tether_event_type */
+    int32_t error;      /**< STATE: reason (0: normal progress); FAILED, ERROR: code */
+    int32_t state_from; /**< STATE */
+    int32_t state_to;   /**< STATE */
+    uint64_t attempt;   /**< STATE: consecutive failed attempts so far */
+    int64_t retry_in_ms; /**< STATE to backoff: delay before the next attempt */
+    uint64_t id;        /**< ACKED, FAILED: the id tether_client_send returned */
+    uint64_t seq;       /**< MESSAGE */
+    uint64_t unacked;   /**< SESSION_LOST: messages re-sent or failed */
+    const char *data;   /**< MESSAGE: the JSON value as text */
+    size_t data_len;    /**< bytes in data */
+    const char *message_id; /**< MESSAGE: the originating id; FAILED: the idempotency key */
     const char *detail;
-    const char *session;
-    const char *previous_session;
-    void *internal_;    /* owned storage; do not touch */
-} tether_event;
+    const char *session;          /**< RESUMED: the session; SESSION_LOST: the new one */
+    const char *previous_session; /**< SESSION_LOST: the lost session */
+    void *internal_;    /**< owned storage; do not touch */
+} tether_event; /**< see struct tether_event */
 
+/** Initializes an event for tether_client_poll_event. */
 #ifdef __cplusplus
 #define TETHER_EVENT_INIT (tether_event_init_value_())
 static inline tether_event tether_event_init_value_(void) { tether_event e = {}; e.struct_size = sizeof e; return e; }
@@ -190,15 +215,18 @@ static inline tether_event tether_event_init_value_(void) { tether_event e = {};
 #define TETHER_EVENT_INIT { .struct_size = sizeof(tether_event) }
 #endif
 
-/* Releases what a polled event owns and zeroes it (struct_size is kept).
- * NULL and already-freed events are fine. */
+/** Releases what a polled event owns and zeroes it (struct_size is kept).
+ * NULL and already-freed events are fine.
+ * @param event a polled event, or NULL
+ */
 TETHER_API void tether_event_free(tether_event *event);
 
-/* Callbacks: on the SDK thread, one at a time, no SDK lock held. */
+/** Callbacks: on the SDK thread, one at a time, no SDK lock held. */
 typedef void (*tether_event_fn)(const tether_event *event, void *user_data);
+/** A log line: `level` is a tether_log_level; `message` lives until it returns. */
 typedef void (*tether_log_fn)(int level, const char *message, void *user_data);
 
-/* The token for the next hello, asked on the SDK thread before every
+/** The token for the next hello, asked on the SDK thread before every
  * connection attempt; `refresh` is 1 after the server said token_expired.
  * Give it with tether_token_request_set before returning. Not giving one
  * means "no token": the hello goes without, or, after token_expired, the
@@ -206,69 +234,77 @@ typedef void (*tether_log_fn)(int level, const char *message, void *user_data);
  * so it must not block for long (hand out a cached token and refresh it
  * elsewhere). `request` is valid only until the callback returns. */
 typedef struct tether_token_request tether_token_request;
+/** See tether_token_request. */
 typedef void (*tether_token_fn)(tether_token_request *request, int refresh, void *user_data);
 
-/* Copies `token_len` bytes of UTF-8 as the token; called again, the last one
+/** Copies `token_len` bytes of UTF-8 as the token; called again, the last one
  * wins. TETHER_E_INVALID_UTF8 for invalid UTF-8, TETHER_E_INVALID_ARGUMENT for
- * a NULL request or token (details: tether_client_last_error(NULL)). */
+ * a NULL request or token (details: tether_client_last_error(NULL)).
+ * @param request the callback's request
+ * @param token the token's bytes
+ * @param token_len their number
+ * @return TETHER_OK or an error code
+ */
 TETHER_API int tether_token_request_set(tether_token_request *request, const char *token, size_t token_len);
 
-/* ---- options -------------------------------------------------------------
- * Zero/NULL means "the SDK default" for every field. Negative durations are
- * refused. Strings are copied by tether_client_create. */
+/* ---- options ------------------------------------------------------------- */
+
+/** The client's options. Zero/NULL means "the SDK default" for every field.
+ * Negative durations are refused. Strings are copied by tether_client_create. */
 typedef struct tether_client_options {
-    size_t struct_size;
-    const char *url;            /* ws://host:port/path or wss://...; required */
-    const char *token;          /* sent in hello; NULL: none */
-    const char *client_name;    /* default "tether-c" */
-    const char *client_version; /* default TETHER_VERSION_STRING */
-    const char *const *headers; /* extra upgrade headers, each "Name: value" */
-    size_t header_count;
+    size_t struct_size;         /**< sizeof, set by TETHER_CLIENT_OPTIONS_INIT */
+    const char *url;            /**< ws://host:port/path or wss://...; required */
+    const char *token;          /**< sent in hello; NULL: none */
+    const char *client_name;    /**< default "tether-c" */
+    const char *client_version; /**< default TETHER_VERSION_STRING */
+    const char *const *headers; /**< extra upgrade headers, each "Name: value" */
+    size_t header_count;        /**< entries in headers */
 
-    int64_t heartbeat_interval_ms;   /* 15000; a server's heartbeat_ms overrides it */
-    int64_t heartbeat_timeout_ms;    /* 2 x interval */
-    int64_t backoff_base_ms;         /* 250 */
-    int64_t backoff_max_ms;          /* 30000 */
-    int64_t backoff_stable_after_ms; /* 10000 */
-    uint32_t backoff_max_attempts;   /* unlimited */
-    int32_t session_lost_policy;     /* tether_session_lost_policy */
-    uint64_t outbox_max_messages;    /* 100000 */
-    uint64_t outbox_max_bytes;       /* 64 MiB */
-    uint64_t outbox_max_message_bytes; /* 1 MiB */
-    uint64_t outbox_max_in_flight;   /* 1024 */
-    uint32_t ack_every_messages;     /* 32 */
-    int32_t log_level;               /* tether_log_level; info */
-    int64_t ack_max_delay_ms;        /* 50 */
-    int64_t connect_timeout_ms;      /* 10000 */
-    int64_t hello_timeout_ms;        /* 10000 */
-    int64_t close_drain_ms;          /* 5000 */
-    uint64_t max_inbound_message_bytes; /* 16 MiB */
+    int64_t heartbeat_interval_ms;   /**< 15000; a server's heartbeat_ms overrides it */
+    int64_t heartbeat_timeout_ms;    /**< 2 x interval */
+    int64_t backoff_base_ms;         /**< 250 */
+    int64_t backoff_max_ms;          /**< 30000 */
+    int64_t backoff_stable_after_ms; /**< 10000 */
+    uint32_t backoff_max_attempts;   /**< unlimited */
+    int32_t session_lost_policy;     /**< tether_session_lost_policy */
+    uint64_t outbox_max_messages;    /**< 100000 */
+    uint64_t outbox_max_bytes;       /**< 64 MiB */
+    uint64_t outbox_max_message_bytes; /**< 1 MiB */
+    uint64_t outbox_max_in_flight;   /**< 1024 */
+    uint32_t ack_every_messages;     /**< 32 */
+    int32_t log_level;               /**< tether_log_level; info */
+    int64_t ack_max_delay_ms;        /**< 50 */
+    int64_t connect_timeout_ms;      /**< 10000 */
+    int64_t hello_timeout_ms;        /**< 10000 */
+    int64_t close_drain_ms;          /**< 5000 */
+    uint64_t max_inbound_message_bytes; /**< 16 MiB */
 
-    const char *tls_ca_file;   /* PEM bundle; NULL: the system store */
-    const char *tls_ca_dir;
-    const char *tls_cert_file; /* mTLS */
-    const char *tls_key_file;
-    const char *const *tls_pinned_spki_sha256; /* base64 SHA-256 pins */
-    size_t tls_pinned_spki_count;
-    int32_t tls_insecure_skip_verify; /* 0 or 1; tests only */
-    int32_t reserved0_;               /* must be 0 */
-    const char *proxy_url;     /* http://host:port of a CONNECT proxy */
-    const char *proxy_username;
-    const char *proxy_password;
+    const char *tls_ca_file;   /**< PEM bundle; NULL: the system store */
+    const char *tls_ca_dir;    /**< hashed CA directory; NULL: the system store */
+    const char *tls_cert_file; /**< mTLS */
+    const char *tls_key_file;  /**< mTLS private key */
+    const char *const *tls_pinned_spki_sha256; /**< base64 SHA-256 pins */
+    size_t tls_pinned_spki_count; /**< entries in tls_pinned_spki_sha256 */
+    int32_t tls_insecure_skip_verify; /**< 0 or 1; tests only */
+    int32_t reserved0_;               /**< must be 0 */
+    const char *proxy_url;     /**< http://host:port of a CONNECT proxy */
+    const char *proxy_username; /**< basic auth */
+    const char *proxy_password; /**< basic auth */
 
-    /* Set: every event goes to this callback. NULL: events are queued for
+    /** Set: every event goes to this callback. NULL: events are queued for
      * tether_client_poll_event. */
     tether_event_fn event_callback;
-    tether_log_fn log_callback; /* NULL: logs are dropped */
-    void *user_data;            /* passed to every callback */
+    tether_log_fn log_callback; /**< NULL: logs are dropped */
+    void *user_data;            /**< passed to every callback */
 
     /* ---- layout 2 appends (layout 1 ends at user_data and is still accepted) */
-    tether_token_fn token_callback; /* set: overrides `token` */
-} tether_client_options;
+    tether_token_fn token_callback; /**< set: overrides `token` */
+} tether_client_options; /**< see struct tether_client_options */
 
-/* struct_size of layout 1, for callers built against the first header. */
+/** struct_size of layout 1, for callers built against the first header. */
 #define TETHER_CLIENT_OPTIONS_SIZE_V1 (offsetof(tether_client_options, token_callback))
 
+/** Initializes options: struct_size set, everything else zero (defaults). */
 #ifdef __cplusplus
 #define TETHER_CLIENT_OPTIONS_INIT (tether_client_options_init_value_())
 static inline tether_client_options tether_client_options_init_value_(void) {
@@ -281,16 +317,21 @@ static inline tether_client_options tether_client_options_init_value_(void) {
 #endif
 
 /* ---- statistics ------------------------------------------------------------ */
+
+/** The client's counters, as tether::Stats (tether/events.hpp says what each counts). */
 typedef struct tether_stats {
-    size_t struct_size;
+    size_t struct_size; /**< sizeof, set by TETHER_STATS_INIT */
+    /** @cond COUNTERS */
     uint64_t connect_attempts, connects, reconnects, resumes, sessions_lost;
     uint64_t messages_sent, messages_acked, messages_failed, messages_received;
     uint64_t frames_resent, duplicates_dropped, protocol_errors, unknown_frames;
     uint64_t caller_errors, pings_sent, acks_sent;
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
     uint64_t outbox_depth, outbox_bytes, outbox_high_water;
-} tether_stats;
+    /** @endcond */
+} tether_stats; /**< see struct tether_stats */
 
+/** Initializes a tether_stats: struct_size set, counters zero. */
 #ifdef __cplusplus
 #define TETHER_STATS_INIT (tether_stats_init_value_())
 static inline tether_stats tether_stats_init_value_(void) { tether_stats s = {}; s.struct_size = sizeof s; return s; }
@@ -299,61 +340,121 @@ static inline tether_stats tether_stats_init_value_(void) { tether_stats s = {};
 #endif
 
 /* ---- the client ----------------------------------------------------------- */
+/** A client; opaque. */
 typedef struct tether_client tether_client;
 
-/* Validates and copies the options; the client starts idle. On failure *out
- * is NULL and tether_client_last_error(NULL) explains on this thread. */
+/** Validates and copies the options; the client starts idle. On failure *out
+ * is NULL and tether_client_last_error(NULL) explains on this thread.
+ * @param options the options (struct_size set)
+ * @param out receives the client
+ * @return TETHER_OK or an error code (TETHER_E_INVALID_ARGUMENT, ...)
+ */
 TETHER_API int tether_client_create(const tether_client_options *options, tether_client **out);
 
-/* Stops the client (no bye: use close + wait_state first for a graceful end)
+/** Stops the client (no bye: use close + wait_state first for a graceful end)
  * and frees it. Returns after the last callback has finished; no callback
- * runs afterwards. Undelivered queued events are dropped. NULL is a no-op. */
+ * runs afterwards. Undelivered queued events are dropped. NULL is a no-op.
+ * @param client the client, or NULL
+ * @return TETHER_OK; TETHER_E_IN_CALLBACK from a callback
+ */
 TETHER_API int tether_client_destroy(tether_client *client);
 
-/* Starts connecting; afterwards the client reconnects by itself. Once only. */
+/** Starts connecting; afterwards the client reconnects by itself. Once only.
+ * @param client the client
+ * @return TETHER_OK; TETHER_E_INVALID_STATE unless idle
+ */
 TETHER_API int tether_client_connect(tether_client *client);
 
-/* Queues `json_len` bytes of UTF-8 JSON text (any JSON value). Sent once the
+/** Queues `json_len` bytes of UTF-8 JSON text (any JSON value). Sent once the
  * session is ready, re-sent until acknowledged. `message_id`: idempotency key
  * (NULL or "": generated). `id_out` (may be NULL) receives the local id
- * that ACKED/FAILED events name. */
+ * that ACKED/FAILED events name.
+ * @param client the client
+ * @param json the JSON text
+ * @param json_len its length in bytes
+ * @param message_id an idempotency key, or NULL
+ * @param id_out receives the local id, or NULL
+ * @return TETHER_OK or why it was refused (TETHER_E_OUTBOX_FULL, TETHER_E_INVALID_JSON, ...)
+ */
 TETHER_API int tether_client_send(tether_client *client, const char *json, size_t json_len, const char *message_id,
                                   uint64_t *id_out);
 
-/* Graceful: drain the outbox up to `drain_ms` (< 0: the configured default),
- * say bye, close. Queued messages left over fail with TETHER_E_CLOSED. */
+/** Graceful: drain the outbox up to `drain_ms` (< 0: the configured default),
+ * say bye, close. Queued messages left over fail with TETHER_E_CLOSED.
+ * @param client the client
+ * @param drain_ms how long to wait for acks; < 0: the configured default
+ * @return TETHER_OK, or an error when already closing or terminal
+ */
 TETHER_API int tether_client_close(tether_client *client, int64_t drain_ms);
-/* Immediate: drop the connection, fail queued messages, state closed. */
+/** Immediate: drop the connection, fail queued messages, state closed.
+ * @param client the client
+ * @return TETHER_OK; TETHER_E_CLOSED when already terminal
+ */
 TETHER_API int tether_client_abort(tether_client *client);
-/* Skip the backoff wait, or replace the current connection. */
+/** Skip the backoff wait, or replace the current connection.
+ * @param client the client
+ * @return TETHER_OK; TETHER_E_INVALID_STATE when idle, TETHER_E_CLOSED when closing or terminal
+ */
 TETHER_API int tether_client_reconnect_now(tether_client *client);
-/* Cut the connection as a network failure would (tests, QA). */
+/** Cut the connection as a network failure would (tests, QA).
+ * @param client the client
+ * @return TETHER_OK; TETHER_E_INVALID_STATE when there is no connection
+ */
 TETHER_API int tether_client_simulate_network_drop(tether_client *client);
 
+/** The current state.
+ * @param client the client
+ * @param state_out receives the tether_state
+ * @return TETHER_OK or TETHER_E_INVALID_ARGUMENT
+ */
 TETHER_API int tether_client_state(tether_client *client, int *state_out);
-/* `stats->struct_size` must be set (TETHER_STATS_INIT). */
+/** `stats->struct_size` must be set (TETHER_STATS_INIT).
+ * @param client the client
+ * @param stats receives the counters
+ * @return TETHER_OK or TETHER_E_INVALID_ARGUMENT
+ */
 TETHER_API int tether_client_stats(tether_client *client, tether_stats *stats);
-/* Copies the session id ("" before the first welcome) into buf, truncated and
+/** Copies the session id ("" before the first welcome) into buf, truncated and
  * always NUL-terminated when buf_size > 0. *len_out (may be NULL) receives the
- * full length; buf may be NULL when buf_size is 0. */
+ * full length; buf may be NULL when buf_size is 0.
+ * @param client the client
+ * @param buf receives the id, or NULL
+ * @param buf_size its size
+ * @param len_out receives the full length, or NULL
+ * @return TETHER_OK or TETHER_E_INVALID_ARGUMENT
+ */
 TETHER_API int tether_client_session_id(tether_client *client, char *buf, size_t buf_size, size_t *len_out);
 
-/* The message of the last failing call on `client` (NULL: the last failing
+/** The message of the last failing call on `client` (NULL: the last failing
  * call on this thread that had no client, i.e. create). "" if none. Valid on
- * this thread until the next tether_client_last_error call. */
+ * this thread until the next tether_client_last_error call.
+ * @param client the client, or NULL
+ * @return the message; never NULL
+ */
 TETHER_API const char *tether_client_last_error(tether_client *client);
 
-/* Queue mode (no event_callback): takes the oldest event. `event->struct_size`
+/** Queue mode (no event_callback): takes the oldest event. `event->struct_size`
  * must be set (TETHER_EVENT_INIT); free each event with tether_event_free.
  * timeout_ms: 0 = do not wait, < 0 = wait forever.
  * TETHER_OK: an event; TETHER_E_TIMEOUT: none yet; TETHER_E_CLOSED: the client
- * reached closed/failed and every event has been taken (no more will come). */
+ * reached closed/failed and every event has been taken (no more will come).
+ * @param client the client
+ * @param event receives the event
+ * @param timeout_ms how long to wait
+ * @return as above; TETHER_E_INVALID_STATE in callback mode
+ */
 TETHER_API int tether_client_poll_event(tether_client *client, tether_event *event, int timeout_ms);
 
-/* Waits until the client enters a state in `state_mask` (TETHER_STATE_BIT
+/** Waits until the client enters a state in `state_mask` (TETHER_STATE_BIT
  * values), as seen by event dispatch. TETHER_OK: reached (*state_out, may be
  * NULL, holds it). A terminal state outside the mask returns its reason
- * (e.g. TETHER_E_UNAUTHORIZED) or TETHER_E_CLOSED; TETHER_E_TIMEOUT otherwise. */
+ * (e.g. TETHER_E_UNAUTHORIZED) or TETHER_E_CLOSED; TETHER_E_TIMEOUT otherwise.
+ * @param client the client
+ * @param state_mask TETHER_STATE_BIT values, or-ed
+ * @param timeout_ms how long to wait; < 0 = forever
+ * @param state_out receives the state, or NULL
+ * @return as above
+ */
 TETHER_API int tether_client_wait_state(tether_client *client, unsigned state_mask, int timeout_ms, int *state_out);
 
 #ifdef __cplusplus
