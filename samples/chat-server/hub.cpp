@@ -212,6 +212,10 @@ void ProtocolServer::handle_hello(Conn& c, const core::Hello& hello, TimePoint n
 
 void ProtocolServer::handle_msg(Conn& c, Session& s, std::uint64_t seq, const std::string& id,
                                 const std::string& data_json, TimePoint now) {
+    if (seq == 0) { // msg seqs start at 1 (docs/protocol.md §1); 0 is never a duplicate
+        protocol_error(c, "bad_frame", close_code::bad_frame, "msg.seq must start at 1", now);
+        return;
+    }
     if (seq <= s.in_last) {
         ++stats_.msgs_in_duplicate; // not processed again, but acked again
     } else if (seq == s.in_last + 1) {

@@ -283,6 +283,17 @@ TEST(ProtocolServer, SeqGapIsBadFrame) {
     EXPECT_TRUE(h.msg(1, 2, "b", 2).empty());
 }
 
+TEST(ProtocolServer, MsgSeqZeroIsBadFrame) {
+    Harness h(echo_options());
+    h.connect(1);
+    auto acts = h.msg(1, 0, "z", 0);
+    EXPECT_TRUE(frames(acts, 1, "msg").empty());
+    EXPECT_TRUE(frames(acts, 1, "ack").empty()); // not taken as a duplicate of "nothing yet"
+    expect_error_close(acts, 1, "bad_frame", 4008);
+    EXPECT_EQ(h.hub.stats().msgs_in_duplicate, 0u);
+    EXPECT_EQ(h.hub.stats().bad_frames, 1u);
+}
+
 TEST(ProtocolServer, ProtocolViolationsAreBadFrame) {
     const std::vector<std::string> after_hello = {
         "not json",
