@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libwebsocketpp-dev libasio-dev libssl-dev openssl nlohmann-json3-dev
+  libwebsocketpp-dev libasio-dev libssl-dev openssl nlohmann-json3-dev libsqlite3-dev
   googletest libgtest-dev libgmock-dev
   python3 tmux
 )

@@ -1,7 +1,8 @@
 // Chat: the model behind tether-chat. It owns the tether::Client, turns its
-// callbacks into a conversation (rows the UI draws, JSON lines for the
-// transcript), tracks the delivery state of every message we send, and
-// deduplicates room messages by their message id.
+// callbacks and the user's commands into ChatEvents (chat_event.hpp renders
+// each as a transcript line, a printed line and a screen row), tracks the
+// delivery state of every message we send, and deduplicates room messages by
+// their message id.
 //
 // Room protocol (samples/chat-server, rooms mode): a msg whose data is
 // {"room": R, "nick": N, "text": T} joins room R and is relayed to every member
@@ -20,12 +21,13 @@
 // {"kind": "here"}, which makes the joiner re-send its own in turn. Receivers
 // drop the copies by id. Presence lines are not chat messages.
 //
-// Delivery states of our own messages: queued (in the SDK outbox, not on the
-// current connection), sent (written on the ready connection, within the
-// SDK's in-flight window, not yet acknowledged), acked (the server
+// Delivery states of our own messages, from what the SDK reports (state
+// changes, on_acked, on_failed): queued (in the SDK outbox while no session
+// is ready), sent (the session is ready, and the SDK writes its outbox as
+// soon as it is; it does not report each write), acked (the server
 // acknowledged it), failed (the SDK gave up; the reason is shown). A message
-// that was sent goes back to queued when its connection is lost, and is sent
-// again (attempt 2, 3, ...) on the next ready connection.
+// that was sent goes back to queued when the session stops being ready, and
+// is sent again (attempt 2, 3, ...) when it is ready again.
 //
 // Thread safety: every public member may be called from any thread. SDK
 // callbacks run on the client's io thread and take the same mutex; the printer
@@ -49,14 +51,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "chat_event.hpp"
+#include "format.hpp"
 #include "tether/client.hpp"
 
 namespace tchat {
-
-using Millis = std::chrono::milliseconds;
-using SteadyClock = std::chrono::steady_clock;
 
 struct ChatOptions {
     std::string url;
@@ -74,48 +73,6 @@ struct ChatOptions {
     std::string log_file;                  // SDK log (debug level) appended here
     bool log_stderr = false;               // SDK log (info level) to stderr
 };
-
-enum class Delivery { queued, sent, acked, failed };
-const char* to_string(Delivery d);
-
-// One row of the conversation, as the UI shows it.
-struct Entry {
-    enum class Kind { own, peer, info, warn, error };
-    Kind kind = Kind::info;
-    std::chrono::system_clock::time_point when;
-    std::string nick;
-    std::string text;
-    std::string id;                      // own/peer: the message id
-    Delivery delivery = Delivery::queued; // own only
-    std::string reason;                  // own, failed: why
-    bool echoed = false;                 // own: the room relayed it back to us
-    unsigned attempts = 0;               // own: connections it was written on
-};
-
-struct Status {
-    tether::State state = tether::State::idle;
-    std::string reason;                 // short name of the last state change's reason, if any
-    std::string detail;
-    SteadyClock::time_point retry_at{}; // state backoff: when the next attempt starts
-    std::uint32_t attempt = 0;          // consecutive failed attempts
-    std::string session;
-    std::string nick;
-    tether::Stats stats;
-    std::uint64_t received = 0;   // distinct room messages shown (ours included)
-    std::uint64_t duplicates = 0; // copies dropped by id
-    std::uint64_t resyncs = 0;    // times we re-sent our history for a peer
-    std::uint64_t failed = 0;     // own messages reported failed
-    std::uint64_t pending = 0;    // own chat messages neither acked nor failed
-};
-
-// "ready", "backoff — retry in 3.2 s (attempt 4) · connect_failed", ... and the counters.
-std::string state_phrase(const Status& s, SteadyClock::time_point now);
-std::string counters_phrase(const Status& s);
-// The short stable name of an SDK error code ("heartbeat_timeout"), or its message.
-std::string code_name(const std::error_code& ec);
-// Replaces control characters (C0, DEL, C1) and invalid UTF-8, so text from
-// the network cannot drive the terminal.
-std::string sanitize(const std::string& text);
 
 class Chat {
 public:
@@ -145,7 +102,7 @@ public:
     std::string set_nick(const std::string& nick, bool& ok);
     std::string stats_text();
     void mark(const std::string& label);
-    void note(Entry::Kind kind, const std::string& text); // a row + a transcript "note"
+    void note(Entry::Kind kind, const std::string& text); // a screen row only
 
     // Graceful close: the SDK drains the outbox for up to `drain`, then says bye.
     void begin_close(Millis drain);
@@ -198,9 +155,8 @@ private:
     void mark_sent_locked();
     void requeue_locked();
     void forget_locked(tether::MessageId local);
-    void add_entry_locked(Entry e);
-    void event_locked(nlohmann::json ev);
-    void print_locked(const std::string& line);
+    // Renders `e` to the transcript, the printer and the rows.
+    void emit_locked(const ChatEvent& e);
     void changed_locked();
     std::string next_id_locked(const char* tag);
     bool is_own_id(const std::string& id) const { return id.rfind(id_prefix_, 0) == 0; }
@@ -218,7 +174,7 @@ private:
     std::deque<Entry> entries_;
     std::vector<Own> own_;                                // our chat messages, in order
     std::unordered_map<tether::MessageId, Sent> sent_;    // SDK handle -> what it was
-    std::deque<tether::MessageId> unacked_;               // SDK handles in outbox order
+    std::deque<tether::MessageId> unacked_;               // handles not yet acked or failed, in send order
     std::set<std::string> seen_;                          // room message ids shown
     std::set<std::string> seen_presence_;
     std::uint64_t next_seq_ = 1;

@@ -1,7 +1,8 @@
 // tether-chat: a terminal chat client on tether::Client, for people and for
 // scripts. This file parses the command line and picks the mode; chat.cpp is
-// the model, terminal.cpp the interactive and plain modes, script.cpp the
-// scripted mode.
+// the model, chat_event.cpp renders what happened (transcript, printed lines,
+// screen rows), format.cpp holds the text helpers, terminal.cpp the
+// interactive and plain modes, script.cpp the scripted mode.
 #include <unistd.h>
 
 #include <cstdint>

@@ -1,0 +1,147 @@
+// Helpers for the store tests: a temporary directory, whole-file reads and
+// writes, a private tmpfs, and a fork helper whose child reports one line.
+//
+// Thread safety: none; each test uses its own objects on its own thread.
+#pragma once
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "persist/store.hpp"
+
+namespace tether::persist::test {
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "tether-persist-XXXXXX").string();
+        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+inline std::string read_file(const std::string& path) {
+    std::string out;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return out;
+}
+
+inline void write_file(const std::string& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline bool exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+inline unsigned mode_of(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return 0;
+    return static_cast<unsigned>(st.st_mode & 07777);
+}
+
+inline Store::Opened open_ok(const std::string& path, Durability d = Durability::normal) {
+    auto opened = Store::open(StoreOptions{path, d});
+    if (!opened) ADD_FAILURE() << "open " << path << ": " << opened.detail();
+    return opened ? std::move(opened.value()) : Store::Opened{};
+}
+
+inline void commit_ok(Store& store) {
+    auto c = store.commit();
+    ASSERT_TRUE(c) << c.detail();
+}
+
+// A tmpfs of `bytes` mounted at `dir` for the object's lifetime. The test
+// process first gets its own mount namespace, so the mount vanishes with the
+// process whatever happens. error(): why it could not be mounted (skip).
+class Tmpfs {
+public:
+    Tmpfs(const std::string& dir, std::size_t bytes) : dir_(dir) {
+        const std::string opts = "size=" + std::to_string(bytes) + ",mode=0700";
+        if (::unshare(CLONE_NEWNS) != 0)
+            error_ = std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+        else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            error_ = std::string("mount --make-rprivate /: ") + std::strerror(errno);
+        else if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0)
+            error_ = "mount -t tmpfs: " + std::string(std::strerror(errno));
+    }
+    ~Tmpfs() {
+        if (error_.empty()) ::umount2(dir_.c_str(), MNT_DETACH);
+    }
+    Tmpfs(const Tmpfs&) = delete;
+    Tmpfs& operator=(const Tmpfs&) = delete;
+    const std::string& error() const { return error_; }
+
+private:
+    std::string dir_;
+    std::string error_;
+};
+
+// Runs `body` in a forked child; returns what it wrote to the pipe (one
+// report, at most 4 KiB) and its exit status. The child never returns into
+// the test framework.
+struct ChildResult {
+    std::string report;
+    int status = 0;
+};
+inline ChildResult run_child(const std::function<std::string()>& body) {
+    int fds[2];
+    if (::pipe(fds) != 0) return {"pipe failed", -1};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(fds[0]);
+        const std::string out = body();
+        ssize_t ignored = ::write(fds[1], out.data(), out.size());
+        (void)ignored;
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    ChildResult r;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) r.report.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    ::waitpid(pid, &r.status, 0);
+    return r;
+}
+
+// The name of an error code, for messages and comparisons.
+inline std::string code_name(const std::error_code& ec) {
+    if (!ec) return "ok";
+    if (ec.category() == store_category()) return store_errc_name(static_cast<store_errc>(ec.value()));
+    return std::string(ec.category().name()) + ":" + std::to_string(ec.value());
+}
+
+} // namespace tether::persist::test
