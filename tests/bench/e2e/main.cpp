@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -37,6 +38,9 @@
 #include <nlohmann/json.hpp>
 
 #include "raw_wspp.hpp"
+#ifdef TETHER_BENCH_BEAST
+#include "raw_beast.hpp"
+#endif
 #include "sdk_bench.hpp"
 #include "support.hpp"
 
@@ -54,7 +58,7 @@ struct Options {
     std::vector<std::size_t> sizes{64, 1024, 65536};
     std::vector<double> rates{1000, 10000};
     double warmup_s = 1.0, measure_s = 3.0;
-    int repeat = 3; // throughput runs per (size, implementation); the median is reported
+    int repeat = 5; // throughput rounds (each runs every implementation once); medians and ranges reported
     double rtt_warmup_s = 1.0, rtt_measure_s = 5.0;
     int reconnect_reps = 5;
     std::size_t reconnect_messages = 10000;
@@ -74,7 +78,7 @@ constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
   --sections LIST         any of throughput,latency,reconnect,memory,idle (default: all)
   --sizes LIST            throughput payload sizes in bytes (default 64,1024,65536)
   --warmup S --measure S  throughput warm-up and window, seconds (default 1, 3)
-  --repeat N              throughput runs per case; the median is reported (default 3)
+  --repeat N              throughput rounds, each runs every implementation once (default 5)
   --rates LIST            RTT send rates, msgs/s (default 1000,10000)
   --rtt-warmup S --rtt-seconds S   RTT warm-up and window (default 1, 5)
   --reconnect-reps N      transport cuts (default 5)
@@ -181,78 +185,128 @@ void print_row(const std::vector<std::string>& cells, const std::vector<int>& wi
 struct Tp {
     std::string impl;
     double rate = 0, mbps = 0, client_us = 0, server_us = 0, allocs = 0, ack_ratio = -1;
-    std::vector<double> runs;
     std::string error;
 };
 
 double tp_rate(const Tp& t) { return t.rate; }
 
+Tp make_tp(const std::string& impl, std::size_t payload_bytes, std::uint64_t n_msgs, double seconds, double client_cpu_s,
+           double server_cpu_s, std::uint64_t allocs, const std::string& error) {
+    Tp t;
+    t.impl = impl;
+    t.error = error;
+    const double n = static_cast<double>(std::max<std::uint64_t>(n_msgs, 1));
+    t.rate = static_cast<double>(n_msgs) / std::max(seconds, 1e-9);
+    t.mbps = t.rate * static_cast<double>(payload_bytes) / 1e6;
+    t.client_us = client_cpu_s * 1e6 / n;
+    t.server_us = server_cpu_s * 1e6 / n;
+    t.allocs = static_cast<double>(allocs) / n;
+    return t;
+}
+
+struct MinMedMax {
+    double min = 0, median = 0, max = 0;
+};
+
+MinMedMax spread(std::vector<double> v) {
+    if (v.empty()) return {};
+    std::sort(v.begin(), v.end());
+    return {v.front(), v[v.size() / 2], v.back()};
+}
+
+json spread_json(const MinMedMax& m) { return json{{"min", m.min}, {"median", m.median}, {"max", m.max}}; }
+
+// One-way throughput. Every round runs each implementation once, in the same
+// order, so a burst of load from other tenants hits one round of all of them
+// rather than every run of one; the ratios are paired per round (SDK run k
+// against peer run k) and their median and range reported.
 json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer* raw_sink) {
     json out = json::array();
-    std::cout << "\n== One-way throughput (payload bytes; SDK: acked by chat-server; raw: received by the sink)\n";
-    const std::vector<int> w{7, 28, 10, 9, 11, 11, 11, 11};
-    print_row({"bytes", "implementation", "msgs/s", "MB/s", "cli us/msg", "srv us/msg", "allocs/msg", "acks/msg"}, w);
+    std::cout << "\n== One-way throughput (SDK: acked by chat-server; raw: received by the sink), " << o.repeat
+              << " interleaved rounds; medians, [min-max] of msgs/s\n";
+    const std::vector<int> w{7, 30, 10, 17, 9, 11, 11, 11, 9};
+    print_row({"bytes", "implementation", "msgs/s", "[min-max] k", "MB/s", "cli us/msg", "srv us/msg", "allocs/msg",
+               "acks/msg"},
+              w);
     for (std::size_t size : o.sizes) {
         const std::string payload = json_payload(size);
-        std::vector<Tp> rows;
-        // SDK
-        {
-            std::vector<Tp> runs;
-            for (int k = 0; k < o.repeat; ++k) {
-                const SdkThroughputResult r =
-                    sdk_throughput(sink_server.url(), sink_server.pid(), payload, o.warmup_s, o.measure_s);
-                Tp t;
-                t.impl = "tether SDK -> chat-server";
-                t.error = r.error;
-                const double n = static_cast<double>(std::max<std::uint64_t>(r.acked, 1));
-                t.rate = static_cast<double>(r.acked) / std::max(r.seconds, 1e-9);
-                t.mbps = t.rate * static_cast<double>(payload.size()) / 1e6;
-                t.client_us = r.client_cpu_s * 1e6 / n;
-                t.server_us = r.server_cpu_s * 1e6 / n;
-                t.allocs = static_cast<double>(r.client_allocs) / n;
-                t.ack_ratio = static_cast<double>(r.ack_frames) / n;
-                runs.push_back(t);
-            }
-            Tp m = median_by(runs, tp_rate);
-            for (auto& r : runs) m.runs.push_back(r.rate);
-            rows.push_back(m);
+        using Run = std::function<Tp()>;
+        std::vector<std::pair<std::string, Run>> impls;
+        for (bool as_value : {false, true}) {
+            const std::string name = as_value ? "tether send(json)" : "tether send_json(text)";
+            impls.emplace_back(name, [&, name, as_value] {
+                const SdkThroughputResult r = sdk_throughput(sink_server.url(), sink_server.pid(), payload,
+                                                             o.warmup_s, o.measure_s, as_value);
+                Tp t = make_tp(name, size, r.acked, r.seconds, r.client_cpu_s, r.server_cpu_s, r.client_allocs, r.error);
+                t.ack_ratio = static_cast<double>(r.ack_frames) / static_cast<double>(std::max<std::uint64_t>(r.acked, 1));
+                return t;
+            });
         }
         if (raw_sink != nullptr) {
             for (RawConfig cfg : {RawConfig::stock, RawConfig::fast_rng}) {
-                std::vector<Tp> runs;
-                for (int k = 0; k < o.repeat; ++k) {
+                impls.emplace_back(to_string(cfg), [&, cfg] {
                     const RawThroughputResult r = raw_throughput(cfg, *raw_sink, payload, o.warmup_s, o.measure_s);
-                    Tp t;
-                    t.impl = to_string(cfg);
-                    t.error = r.error;
-                    const double n = static_cast<double>(std::max<std::uint64_t>(r.messages, 1));
-                    t.rate = static_cast<double>(r.messages) / std::max(r.seconds, 1e-9);
-                    t.mbps = t.rate * static_cast<double>(payload.size()) / 1e6;
-                    t.client_us = r.client_cpu_s * 1e6 / n;
-                    t.server_us = r.server_cpu_s * 1e6 / n;
-                    t.allocs = static_cast<double>(r.client_allocs) / n;
-                    runs.push_back(t);
-                }
-                Tp m = median_by(runs, tp_rate);
-                for (auto& r : runs) m.runs.push_back(r.rate);
-                rows.push_back(m);
+                    return make_tp(to_string(cfg), size, r.messages, r.seconds, r.client_cpu_s, r.server_cpu_s,
+                                   r.client_allocs, r.error);
+                });
             }
+#ifdef TETHER_BENCH_BEAST
+            for (bool nodelay : {false, true}) {
+                const std::string name = nodelay ? "raw Beast, TCP_NODELAY" : "raw Beast, Nagle on (default)";
+                impls.emplace_back(name, [&, name, nodelay] {
+                    const RawThroughputResult r = beast_throughput(nodelay, *raw_sink, payload, o.warmup_s, o.measure_s);
+                    return make_tp(name, size, r.messages, r.seconds, r.client_cpu_s, r.server_cpu_s, r.client_allocs,
+                                   r.error);
+                });
+            }
+#endif
         }
-        for (const Tp& t : rows) {
-            print_row({std::to_string(size), t.impl, human_rate(t.rate), fmt(t.mbps), fmt(t.client_us, 2),
-                       fmt(t.server_us, 2), fmt(t.allocs, 2), t.ack_ratio >= 0 ? fmt(t.ack_ratio, 3) : "-"},
+        std::vector<std::vector<Tp>> runs(impls.size());
+        for (int k = 0; k < o.repeat; ++k)
+            for (std::size_t i = 0; i < impls.size(); ++i) runs[i].push_back(impls[i].second());
+
+        for (std::size_t i = 0; i < impls.size(); ++i) {
+            const Tp t = median_by(runs[i], tp_rate);
+            std::vector<double> rates, cli, srv;
+            for (const Tp& r : runs[i]) {
+                rates.push_back(r.rate);
+                cli.push_back(r.client_us);
+                srv.push_back(r.server_us);
+            }
+            const MinMedMax rs = spread(rates);
+            print_row({std::to_string(size), impls[i].first, human_rate(rs.median),
+                       "[" + fmt(rs.min / 1e3, 0) + "-" + fmt(rs.max / 1e3, 0) + "]", fmt(t.mbps),
+                       fmt(spread(cli).median, 2), fmt(spread(srv).median, 2), fmt(t.allocs, 2),
+                       t.ack_ratio >= 0 ? fmt(t.ack_ratio, 3) : "-"},
                       w);
-            if (!t.error.empty()) std::cout << "        error: " << t.error << "\n";
-            json j{{"payload_bytes", size},     {"implementation", t.impl}, {"msgs_per_s", t.rate},
-                   {"mb_per_s", t.mbps},        {"runs_msgs_per_s", t.runs}, {"client_cpu_us_per_msg", t.client_us},
-                   {"server_cpu_us_per_msg", t.server_us}, {"client_allocs_per_msg", t.allocs}};
+            for (const Tp& r : runs[i])
+                if (!r.error.empty()) std::cout << "        error: " << r.error << "\n";
+            json j{{"payload_bytes", size},
+                   {"implementation", impls[i].first},
+                   {"msgs_per_s", spread_json(rs)},
+                   {"runs_msgs_per_s", rates},
+                   {"client_cpu_us_per_msg", spread_json(spread(cli))},
+                   {"server_cpu_us_per_msg", spread_json(spread(srv))},
+                   {"client_allocs_per_msg", t.allocs}};
             if (t.ack_ratio >= 0) j["ack_frames_per_msg"] = t.ack_ratio;
             if (!t.error.empty()) j["error"] = t.error;
             out.push_back(j);
         }
-        if (rows.size() == 3 && rows[1].rate > 0 && rows[2].rate > 0) {
-            std::cout << "        SDK / raw stock = " << fmt(rows[0].rate / rows[1].rate, 2)
-                      << "x, SDK / raw fast-RNG = " << fmt(rows[0].rate / rows[2].rate, 2) << "x\n";
+        // Paired ratios: each SDK row against each peer, round by round.
+        for (std::size_t s = 0; s < 2 && s < impls.size(); ++s) {
+            for (std::size_t p = 2; p < impls.size(); ++p) {
+                std::vector<double> ratio;
+                for (int k = 0; k < o.repeat; ++k)
+                    if (runs[p][static_cast<std::size_t>(k)].rate > 0)
+                        ratio.push_back(runs[s][static_cast<std::size_t>(k)].rate / runs[p][static_cast<std::size_t>(k)].rate);
+                const MinMedMax m = spread(ratio);
+                std::cout << "        " << impls[s].first << " / " << impls[p].first << " = " << fmt(m.median, 2)
+                          << "x [" << fmt(m.min, 2) << "-" << fmt(m.max, 2) << "]\n";
+                out.push_back(json{{"payload_bytes", size},
+                                   {"ratio", impls[s].first + " / " + impls[p].first},
+                                   {"paired_rounds", ratio},
+                                   {"spread", spread_json(m)}});
+            }
         }
     }
     return out;

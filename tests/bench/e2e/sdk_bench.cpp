@@ -40,8 +40,9 @@ tether::ClientOptions base_options(const std::string& url) {
 } // namespace
 
 SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, const std::string& payload,
-                                   double warmup_s, double measure_s) {
+                                   double warmup_s, double measure_s, bool as_value) {
     SdkThroughputResult r;
+    const nlohmann::json value = nlohmann::json::parse(payload);
     tether::Client client(base_options(url));
     client.connect();
     if (!wait_ready(client)) {
@@ -53,7 +54,7 @@ SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, con
     std::string send_error;
     std::thread sender([&] {
         while (!stop.load(std::memory_order_relaxed)) {
-            const tether::SendResult s = client.send_json(payload);
+            const tether::SendResult s = as_value ? client.send(value) : client.send_json(payload);
             if (s) continue;
             if (s.error == tether::errc::outbox_full) {
                 // The outbox holds up to 100,000 messages (64 MiB): the io

@@ -31,8 +31,10 @@ struct SdkThroughputResult {
 // sleeps 1 ms and retries: the outbox stays full, so the io thread never
 // waits for it); rate = messages acked over `measure` seconds after
 // `warmup` seconds.
+// `as_value`: send(nlohmann::json) of the parsed payload instead of
+// send_json(text) (the encoder instead of the validator).
 SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, const std::string& payload,
-                                   double warmup_s, double measure_s);
+                                   double warmup_s, double measure_s, bool as_value = false);
 
 struct SdkLatencyResult {
     std::vector<std::int64_t> rtt_ns;
