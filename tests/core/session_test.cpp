@@ -119,6 +119,25 @@ TEST(SessionTransitions, CloseWhileNotReadyClosesAtOnceAndFailsQueued) {
     ASSERT_EQ(h.events_of<MessageFailed>().size(), 1u);
 }
 
+// The one input that reaches the transport only through an action: the
+// session asks for the connection to be torn down and otherwise carries on
+// as if the network had failed under it.
+TEST(SessionTransitions, SimulatedNetworkDropAbortsTheTransportAndRecoversLikeARealDrop) {
+    Harness h;
+    EXPECT_EQ(h.session.simulate_network_drop(h.now), errc::invalid_state); // idle: nothing to drop
+    EXPECT_EQ(h.session.stats().caller_errors, 1u);
+    const ConnectionId id = h.start_ready();
+    EXPECT_FALSE(h.session.simulate_network_drop(h.now));
+    h.drain();
+    auto aborts = h.take<AbortTransport>();
+    ASSERT_EQ(aborts.size(), 1u);
+    EXPECT_EQ(aborts[0].id, id);
+    EXPECT_EQ(h.session.state(), State::ready); // until the transport reports the drop
+    h.close_transport(Harness::transport_error(errc::transport_closed));
+    EXPECT_EQ(h.session.state(), State::backoff);
+    EXPECT_EQ(h.session.stats().caller_errors, 1u);
+}
+
 TEST(SessionTransitions, AbortFromReady) {
     Harness h;
     h.start_ready();

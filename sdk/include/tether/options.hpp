@@ -78,6 +78,7 @@ struct TimeoutOptions {
     Milliseconds connect{10000};    // DNS + TCP + TLS + upgrade
     Milliseconds hello{10000};      // hello -> welcome
     Milliseconds close_drain{5000}; // default drain for close()
+    Milliseconds close{1000};       // bye sent -> connection closed; then it is torn down
 };
 
 // Asked on the io thread before each hello. `refresh` is true after the server

@@ -9,6 +9,7 @@
 // So callbacks never run with an SDK lock held, and run in order, one at a time.
 #include "tether/client.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
@@ -71,22 +72,35 @@ core::SessionConfig to_session_config(const ClientOptions& o) {
     c.on_session_lost = o.outbox.on_session_lost;
     c.connect_timeout = o.timeouts.connect;
     c.hello_timeout = o.timeouts.hello;
+    c.close_timeout = o.timeouts.close;
     c.decode_limits.max_bytes = o.max_inbound_message_bytes;
     return c;
 }
 
 bool readable(const std::string& path) { return std::ifstream(path).good(); }
 
+// What validate_options hands down: the checked forms the transport uses as
+// given, so that nothing is checked twice.
+struct CheckedOptions {
+    transport::WsUrl url;
+    std::string proxy_url; // normalized; empty: none
+};
+
 // Mistakes no retry can fix are refused here, at construction, instead of
-// turning into a reconnect loop later.
-std::string validate_options(const ClientOptions& o) {
+// turning into a reconnect loop later. The only check of the URL, headers,
+// proxy and TLS files; on success fills `checked`.
+std::string validate_options(const ClientOptions& o, CheckedOptions& checked) {
     std::string why;
-    if (!transport::detail::parse_ws_url(o.url, why)) return "url: " + why;
+    auto url = transport::detail::parse_ws_url(o.url, why);
+    if (!url) return "url: " + why;
     for (const auto& [name, value] : o.headers) {
         if (!transport::detail::is_http_token(name)) return "header name '" + name + "' is not an HTTP token";
         if (!transport::detail::is_safe_header_value(value)) return "header '" + name + "' has a control character";
     }
-    if (!o.proxy.url.empty() && !transport::detail::normalize_proxy_url(o.proxy.url, why)) return "proxy url: " + why;
+    std::optional<std::string> proxy;
+    if (!o.proxy.url.empty() && !(proxy = transport::detail::normalize_proxy_url(o.proxy.url, why))) {
+        return "proxy url: " + why;
+    }
     if (!o.tls.ca_file.empty() && !readable(o.tls.ca_file)) return "tls.ca_file is not readable: " + o.tls.ca_file;
     if (o.tls.cert_file.empty() != o.tls.key_file.empty()) return "tls.cert_file and tls.key_file go together";
     if (!o.tls.cert_file.empty() && !readable(o.tls.cert_file)) return "tls.cert_file is not readable";
@@ -95,7 +109,27 @@ std::string validate_options(const ClientOptions& o) {
         return "client_name/client_version must not contain control characters";
     if (o.max_inbound_message_bytes < 1024) return "max_inbound_message_bytes must be at least 1024";
     if (o.timeouts.close_drain < Milliseconds::zero()) return "close drain must not be negative";
-    return core::validate(to_session_config(o));
+    auto problem = core::validate(to_session_config(o));
+    if (problem.empty()) checked = CheckedOptions{std::move(*url), proxy.value_or(std::string())};
+    return problem;
+}
+
+// TCP keepalive, a cheap net under the heartbeat, follows the heartbeat's
+// liveness timeout (as configured; a server's heartbeat_ms comes later):
+// probes start after that much silence and give up after as long again
+// (defaults: 30 s, then 3 probes 10 s apart). Linux takes whole seconds.
+transport::TcpKeepalive keepalive_for(const HeartbeatOptions& h) {
+    core::Heartbeat heartbeat({h.interval, h.timeout});
+    heartbeat.start(TimePoint{}, std::nullopt);
+    auto whole_seconds = [](core::Duration d) {
+        return std::clamp(std::chrono::duration_cast<std::chrono::seconds>(d), std::chrono::seconds(1),
+                          std::chrono::seconds(32767));
+    };
+    transport::TcpKeepalive k;
+    k.probes = 3;
+    k.idle = whole_seconds(heartbeat.timeout());
+    k.interval = whole_seconds(heartbeat.timeout() / k.probes);
+    return k;
 }
 
 Stats public_stats(const core::Stats& s) {
@@ -137,8 +171,9 @@ bool terminal(core::State s) { return s == core::State::closed || s == core::Sta
 
 class Client::Impl final : public transport::TransportEvents, public std::enable_shared_from_this<Impl> {
 public:
-    explicit Impl(ClientOptions options)
+    Impl(ClientOptions options, CheckedOptions checked)
         : options_(std::move(options)),
+          url_(std::move(checked.url)),
           loop_(options_.loop ? options_.loop : EventLoop::create()),
           rng_(random_seed()),
           session_(to_session_config(options_), rng_) {
@@ -148,8 +183,9 @@ public:
         transport::TransportOptions t;
         t.tls = options_.tls;
         t.proxy = options_.proxy;
+        t.proxy.url = std::move(checked.proxy_url);
         t.max_message_bytes = options_.max_inbound_message_bytes;
-        t.connect_timeout = options_.timeouts.connect;
+        t.keepalive = keepalive_for(options_.heartbeat);
         t.user_agent = options_.client_name + "/" + options_.client_version + " tether/" TETHER_VERSION_STRING;
         t.log = make_log_sink();
         transport_ = transport::make_websocket_transport(reactor, *strand_, *this, std::move(t));
@@ -193,13 +229,8 @@ public:
     }
 
     std::error_code simulate_network_drop() {
-        std::lock_guard<std::mutex> lock(mu_);
-        const core::ConnectionId id = session_.connection();
-        if (id == 0 || shut_down_) return make_error_code(errc::invalid_state);
-        strand_->post([weak = weak_from_this(), id] {
-            if (auto self = weak.lock(); self && self->transport_) self->transport_->abort(id);
-        });
-        return {};
+        if (shut_down_) return make_error_code(errc::invalid_state);
+        return with_session([](core::Session& s) { return s.simulate_network_drop(now()); });
     }
 
     State state() const {
@@ -354,8 +385,10 @@ private:
         core::match(
             action,
             [&](core::OpenTransport& open) {
+                // open.url is SessionConfig::url, the configured URL, which
+                // validate_options parsed into url_ once.
                 transport::OpenRequest req;
-                req.url = std::move(open.url);
+                req.url = url_;
                 req.headers = std::move(open.headers);
                 req.subprotocol = std::move(open.subprotocol);
                 transport_->open(open.id, req);
@@ -456,6 +489,7 @@ private:
     }
 
     ClientOptions options_;
+    const transport::WsUrl url_;
     std::shared_ptr<EventLoop> loop_;
     std::unique_ptr<transport::Strand> strand_;
     std::unique_ptr<transport::Timer> timer_;
@@ -478,13 +512,15 @@ private:
 // ---- Client ------------------------------------------------------------------
 
 Client::Client(ClientOptions options) {
-    if (auto problem = validate_options(options); !problem.empty())
+    CheckedOptions checked;
+    if (auto problem = validate_options(options, checked); !problem.empty())
         throw std::system_error(make_error_code(errc::invalid_argument), problem);
-    impl_ = std::make_shared<Impl>(std::move(options));
+    impl_ = std::make_shared<Impl>(std::move(options), std::move(checked));
 }
 
 std::unique_ptr<Client> Client::create(ClientOptions options, std::error_code& ec, std::string* detail) {
-    if (auto problem = validate_options(options); !problem.empty()) {
+    CheckedOptions unused; // the constructor checks again, to throw; this call is for the message
+    if (auto problem = validate_options(options, unused); !problem.empty()) {
         ec = make_error_code(errc::invalid_argument);
         if (detail) *detail = problem;
         return nullptr;

@@ -238,6 +238,12 @@ std::error_code Session::provide_token(TimePoint now, std::optional<std::string>
     return {};
 }
 
+std::error_code Session::simulate_network_drop(TimePoint) {
+    if (conn_ == 0) return local_error(errc::invalid_state);
+    actions_.emplace_back(AbortTransport{conn_});
+    return {};
+}
+
 // ---- connection lifecycle ----------------------------------------------------
 
 void Session::begin_connect(TimePoint now, bool refresh_token) {

@@ -64,7 +64,7 @@ struct SessionConfig {
     SessionLostPolicy on_session_lost = SessionLostPolicy::resend;
     Duration connect_timeout{10000};
     Duration hello_timeout{10000};
-    Duration close_timeout{2000};       // bye sent -> transport closed
+    Duration close_timeout{1000};       // bye sent -> transport closed; then aborted
     DecodeLimits decode_limits;
 };
 
@@ -187,6 +187,11 @@ public:
     std::error_code reconnect_now(TimePoint now);
     // Answer to FetchToken. std::nullopt: the provider has none.
     std::error_code provide_token(TimePoint now, std::optional<std::string> token);
+    // Tears the current connection down under the session (AbortTransport)
+    // and changes nothing else: the session learns of it from
+    // on_transport_closed, as of any network failure. For tests and
+    // benchmarks. invalid_state when no connection is open.
+    std::error_code simulate_network_drop(TimePoint now);
 
     // ---- transport inputs ----
     std::error_code on_transport_open(TimePoint now, ConnectionId id, std::string_view subprotocol);

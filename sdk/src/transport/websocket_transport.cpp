@@ -13,17 +13,21 @@
 //    replaced connection are dropped. on_closed erases the entry: exactly one
 //    on_closed per open().
 //  - Lifetime: websocketpp binds raw endpoint pointers into pending async
-//    operations, so every connection's handlers hold the Core (which owns the
-//    endpoints) until websocketpp lets go of the connection. The Transport
-//    object is only a facade; destroying it silences events and terminates
-//    connections, and the Core goes away with the last connection.
+//    operations, so every connection's handlers hold the WsppEndpoints (which
+//    own the endpoints) until websocketpp lets go of the connection. The
+//    Transport object is only a facade; destroying it silences events and
+//    terminates connections, and the endpoints go away with the last
+//    connection.
+//  - It translates and decides nothing: the caller's URL, headers and
+//    options arrive checked; the connect and close deadlines are the
+//    caller's (it aborts); what ended a connection is named by classify.cpp
+//    from the facts gathered here; TLS is set up by tls_context.cpp.
 //
 // Thread safety: Transport methods (and its destructor) run on the strand;
 // websocketpp handlers on the io thread. They share only `mu_`/`alive_` and
-// the ConnState fields that are atomic or under ConnState::mu. Calls into a
+// the ConnState fields that are atomic or lock themselves (verify). Calls into a
 // websocketpp connection are made from the strand, which is only safe with
 // one io thread per io_context (websocketpp #872, #583).
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -33,10 +37,6 @@
 #include <utility>
 #include <vector>
 
-#include <openssl/sha.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #if defined(__linux__)
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,6 +44,8 @@
 #endif
 
 #include "tether/error.hpp"
+#include "transport/classify.hpp"
+#include "transport/tls_context.hpp"
 #include "transport/transport.hpp"
 #include "transport/transport_util.hpp"
 #include "transport/wspp_config.hpp"
@@ -65,40 +67,28 @@ using SslContextPtr = std::shared_ptr<asio::ssl::context>;
 // thread of ours exists, leaves only reads.
 [[maybe_unused]] const std::uint64_t kHtonllInitialized = websocketpp::lib::net::_htonll(1);
 
-// Close handshake bound: abort() exists for dead links, but close() must not
-// hang for websocketpp's default 5 s either.
-constexpr long kCloseHandshakeTimeoutMs = 1000;
+// After the server's close frame has been answered, websocketpp waits this
+// long for the server to end the TCP connection, then ends it itself. A close
+// we start is not timed here: the caller's close deadline aborts it.
+constexpr long kAnsweredCloseTeardownMs = 1000;
 constexpr std::size_t kMaxCloseReasonBytes = 123;
 
-class Core;
+class WsppEndpoints;
 
 // Per open(): what the websocketpp handlers of one connection share.
 struct ConnState {
-    ConnState(ConnectionId i, std::shared_ptr<Core> c) : id(i), core(std::move(c)) {}
+    ConnState(ConnectionId i, std::shared_ptr<WsppEndpoints> e) : id(i), endpoints(std::move(e)) {}
 
     const ConnectionId id;
-    const std::shared_ptr<Core> core; // keeps the endpoints alive (see file comment)
+    const std::shared_ptr<WsppEndpoints> endpoints; // kept alive (see file comment)
     std::string host;
     std::uint16_t port = 0;
     bool secure = false;
-    bool via_proxy = false;
-    std::string proxy_url;
+    std::string proxy_url; // empty: direct
     std::atomic<int> user_close_code{-1}; // code passed to close(), -1: none
-
-    // Certificate/host verification failure, written by the verify callback
-    // (during the handshake) and read by the fail handler.
-    void record_verify_failure(std::string why) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (verify_error.empty()) verify_error = std::move(why);
-    }
-    std::string verify_failure() {
-        std::lock_guard<std::mutex> lock(mu);
-        return verify_error;
-    }
-
-private:
-    std::mutex mu;
-    std::string verify_error;
+    // Written by the verify callback (during the handshake), read by the
+    // fail handler.
+    detail::VerifyFailure verify;
 };
 
 // The operations the strand side needs, over either connection type.
@@ -146,6 +136,7 @@ public:
     }
     std::error_code close(std::uint16_t code, const std::string& reason) override {
         std::error_code ec;
+        con_->set_close_handshake_timeout(0); // the caller's close deadline times it
         con_->close(static_cast<websocketpp::close::status::value>(code), reason, ec);
         return ec;
     }
@@ -169,37 +160,67 @@ bool is_ec(const std::error_code& ec, const std::error_code& other) {
     return ec.category() == other.category() && ec.value() == other.value();
 }
 
-// The reasons websocketpp 0.8.2 puts in the 1002 it answers an invalid close
-// frame with (connection_impl.hpp, process_control_frame): a code that is not
-// allowed on the wire (0-999, 1004-1006, 1015, 1016-2999, >= 5000), a 1-byte
-// payload, or a reason that is not UTF-8.
-constexpr const char* kInvalidCloseCodeReason = "Invalid close code";
-constexpr const char* kInvalidCloseReasonReason = "Invalid close reason";
-
 // The reason websocketpp puts in its own close frame for a processor error.
-bool is_processor_reason(const std::string& reason) {
+detail::ProcessorReason processor_reason(const std::string& reason) {
     namespace pe = websocketpp::processor::error;
+    if (reason == pe::make_error_code(pe::invalid_utf8).message()) return detail::ProcessorReason::invalid_utf8;
     for (int v = pe::general; v <= pe::extensions_disabled; ++v) {
         if (reason == pe::make_error_code(static_cast<pe::processor_errors>(v)).message()) {
-            return true;
+            return detail::ProcessorReason::other;
         }
     }
-    return false;
+    return detail::ProcessorReason::none;
 }
 
-std::string spki_sha256_base64(X509* cert) {
-    unsigned char* der = nullptr;
-    const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
-    if (len <= 0 || der == nullptr) return {};
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(der, static_cast<std::size_t>(len), digest);
-    OPENSSL_free(der);
-    return detail::base64(digest, sizeof digest);
+// Sorts an error code from the fail handler into the kind classify.cpp
+// knows. Checked in classify_failure's order, so a code of two kinds (a TLS
+// handshake timeout) gets the kind that rule would have matched first.
+detail::FailureCause failure_cause(const std::error_code& ec) {
+    namespace wse = websocketpp::error;
+    namespace te = websocketpp::transport::error;
+    namespace ae = websocketpp::transport::asio::error;
+    namespace sk = websocketpp::transport::asio::socket;
+    namespace pe = websocketpp::processor::error;
+    using C = detail::FailureCause;
+    if (!ec) return C::none;
+    if (is_ec(ec, pe::make_error_code(pe::invalid_http_status))) return C::invalid_http_status;
+    if (is_ec(ec, wse::make_error_code(wse::open_handshake_timeout)) || is_ec(ec, te::make_error_code(te::timeout)) ||
+        is_ec(ec, sk::make_error_code(sk::error::tls_handshake_timeout)) || ec == asio::error::timed_out) {
+        return C::timeout;
+    }
+    if (ec.category() == sk::get_socket_category() || is_ec(ec, te::make_error_code(te::tls_error)) ||
+        is_ec(ec, te::make_error_code(te::tls_short_read)) || ec.category() == asio::error::get_ssl_category()) {
+        return C::tls;
+    }
+    if (is_ec(ec, ae::make_error_code(ae::proxy_failed)) || is_ec(ec, ae::make_error_code(ae::proxy_invalid))) {
+        return C::proxy;
+    }
+    if (is_ec(ec, ae::make_error_code(ae::pass_through))) return C::pass_through;
+    if (ec.category() == asio::error::get_netdb_category() || ec.category() == asio::error::get_addrinfo_category()) {
+        return C::dns;
+    }
+    if (ec == asio::error::connection_refused || ec == asio::error::network_unreachable ||
+        ec == asio::error::host_unreachable || ec == asio::error::network_down ||
+        ec == asio::error::address_family_not_supported) {
+        return C::unreachable;
+    }
+    if (is_ec(ec, wse::make_error_code(wse::invalid_uri))) return C::invalid_uri;
+    if (ec.category() == pe::get_processor_category() || is_ec(ec, wse::make_error_code(wse::general))) {
+        return C::bad_upgrade;
+    }
+    if (is_ec(ec, te::make_error_code(te::eof)) || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::broken_pipe || ec == asio::error::connection_aborted) {
+        return C::dropped;
+    }
+    return C::other;
 }
 
-class Core : public std::enable_shared_from_this<Core> {
+// The two websocketpp client endpoints (ws:// and wss://), the connections
+// opened on them, and the posting of their events to the strand. Shared by
+// the Transport facade and every live connection's handlers.
+class WsppEndpoints : public std::enable_shared_from_this<WsppEndpoints> {
 public:
-    Core(Reactor& reactor, Strand& strand, TransportEvents& events, TransportOptions options)
+    WsppEndpoints(Reactor& reactor, Strand& strand, TransportEvents& events, TransportOptions options)
         : io_(static_cast<asio::io_context*>(reactor.native_io_context())),
           strand_(&strand),
           events_(&events),
@@ -241,50 +262,25 @@ public:
             closed_without_connection(id, errc::invalid_argument, "invalid or duplicate connection id");
             return;
         }
-        std::string why;
-        const auto url = detail::parse_ws_url(req.url, why);
-        if (!url) {
-            closed_without_connection(id, errc::bad_url, "bad URL: " + why);
-            return;
-        }
-        for (const auto& [name, value] : req.headers) {
-            if (!detail::is_http_token(name) || !detail::is_safe_header_value(value)) {
-                closed_without_connection(id, errc::invalid_argument, "invalid header: " + name);
-                return;
-            }
-        }
-        if (!req.subprotocol.empty() && !detail::is_http_token(req.subprotocol)) {
-            closed_without_connection(id, errc::invalid_argument, "invalid subprotocol");
-            return;
-        }
-
         auto st = std::make_shared<ConnState>(id, shared_from_this());
         created = st;
-        st->host = url->host;
-        st->port = url->port;
-        st->secure = url->secure;
-        if (!options_.proxy.url.empty()) {
-            const auto proxy = detail::normalize_proxy_url(options_.proxy.url, why);
-            if (!proxy) {
-                closed_without_connection(id, errc::bad_url, why);
-                return;
-            }
-            st->via_proxy = true;
-            st->proxy_url = *proxy;
-        }
+        st->host = req.url.host;
+        st->port = req.url.port;
+        st->secure = req.url.secure;
+        st->proxy_url = options_.proxy.url;
 
-        if (url->secure) {
+        if (req.url.secure) {
             if (!tls_ctx_) {
                 std::string err;
-                tls_ctx_ = make_tls_context(err);
+                tls_ctx_ = detail::make_tls_context(options_.tls, err);
                 if (!tls_ctx_) {
                     closed_without_connection(id, errc::tls_error, err);
                     return;
                 }
             }
-            start(tls_, st, url->normalized, req);
+            start(tls_, st, req);
         } else {
-            start(plain_, st, url->normalized, req);
+            start(plain_, st, req);
         }
     }
 
@@ -336,7 +332,7 @@ public:
         info.reason = "aborted";
         info.opened = entry.opened;
         entry.ops->terminate();
-        post_event([id, info](Core& core) { core.events_->on_closed(id, info); });
+        post_event([id, info](WsppEndpoints& self) { self.events_->on_closed(id, info); });
     }
 
     std::size_t buffered_amount(ConnectionId id) const {
@@ -374,7 +370,7 @@ private:
     }
 
     template <class Client>
-    void start(Client& ep, const std::shared_ptr<ConnState>& st, const std::string& url, const OpenRequest& req) {
+    void start(Client& ep, const std::shared_ptr<ConnState>& st, const OpenRequest& req) {
         using Con = typename Client::connection_type;
         const ConnectionId id = st->id;
 
@@ -386,7 +382,7 @@ private:
                 ~ClearPending() { p.reset(); }
             } clear{pending_};
             pending_ = st;
-            con = ep.get_connection(url, ec);
+            con = ep.get_connection(req.url.normalized, ec);
         }
         if (ec || !con) {
             const bool bad_uri = is_ec(ec, websocketpp::error::make_error_code(websocketpp::error::invalid_uri));
@@ -395,7 +391,13 @@ private:
             return;
         }
 
-        if (!req.subprotocol.empty()) con->add_subprotocol(req.subprotocol, ec);
+        if (!req.subprotocol.empty()) {
+            con->add_subprotocol(req.subprotocol, ec); // refuses what is not an HTTP token
+            if (ec) {
+                closed_without_connection(id, errc::invalid_argument, "invalid subprotocol: " + ec.message());
+                return;
+            }
+        }
         try {
             // append_header only throws outside the USER_INIT state.
             for (const auto& [name, value] : req.headers) con->append_header(name, value);
@@ -403,15 +405,14 @@ private:
             closed_without_connection(id, errc::invalid_argument, ex.what());
             return;
         }
-        con->set_open_handshake_timeout(options_.connect_timeout.count());
-        con->set_close_handshake_timeout(kCloseHandshakeTimeoutMs);
+        con->set_open_handshake_timeout(0); // the caller's connect deadline aborts a slow upgrade
+        con->set_close_handshake_timeout(kAnsweredCloseTeardownMs);
         con->set_max_message_size(options_.max_message_bytes);
-        if (st->via_proxy) {
+        if (!st->proxy_url.empty()) {
             con->set_proxy(st->proxy_url, ec);
             if (!options_.proxy.username.empty() || !options_.proxy.password.empty()) {
                 con->set_proxy_basic_auth(options_.proxy.username, options_.proxy.password, ec);
             }
-            con->set_proxy_timeout(options_.connect_timeout.count(), ec);
         }
         install_handlers<Con>(*con, st);
 
@@ -424,57 +425,60 @@ private:
         ep.connect(con);
     }
 
-    // The handlers hold `st` (and through it the Core), never the connection:
-    // they live inside it. They get the connection back from the handle.
+    // The handlers hold `st` (and through it the endpoints), never the
+    // connection: they live inside it. They get the connection back from the
+    // handle.
     template <class Con>
     void install_handlers(Con& con, const std::shared_ptr<ConnState>& st) {
         using MessagePtr = typename Con::message_ptr;
+        using Self = WsppEndpoints;
         auto get = [](websocketpp::connection_hdl hdl) { return std::static_pointer_cast<Con>(hdl.lock()); };
 
-        con.set_tcp_post_init_handler([get](websocketpp::connection_hdl hdl) {
-            if (auto c = get(hdl)) set_socket_options(c->get_raw_socket());
+        con.set_tcp_post_init_handler([st, get](websocketpp::connection_hdl hdl) {
+            if (auto c = get(hdl)) st->endpoints->set_socket_options(c->get_raw_socket());
         });
         con.set_open_handler([st, get](websocketpp::connection_hdl hdl) {
             auto c = get(hdl);
             // websocketpp 0.8.2 never sets get_subprotocol() on clients.
             std::string selected = c ? c->get_response_header("Sec-WebSocket-Protocol") : std::string();
-            st->core->post_conn_event(st, [selected](Core& core, Entry& e) {
+            st->endpoints->post_conn_event(st, [selected](Self& self, Entry& e) {
                 e.opened = true;
-                core.events_->on_open(e.state->id, selected);
+                self.events_->on_open(e.state->id, selected);
             });
         });
         con.set_message_handler([st](websocketpp::connection_hdl, MessagePtr msg) {
             if (!msg) return;
             if (msg->get_opcode() == websocketpp::frame::opcode::text) {
                 std::string text = std::move(msg->get_raw_payload());
-                st->core->post_conn_event(st, [text = std::move(text)](Core& core, Entry& e) mutable {
-                    core.events_->on_text(e.state->id, std::move(text));
+                st->endpoints->post_conn_event(st, [text = std::move(text)](Self& self, Entry& e) mutable {
+                    self.events_->on_text(e.state->id, std::move(text));
                 });
             } else {
                 const std::size_t bytes = msg->get_payload().size();
-                st->core->post_conn_event(
-                    st, [bytes](Core& core, Entry& e) { core.events_->on_binary(e.state->id, bytes); });
+                st->endpoints->post_conn_event(
+                    st, [bytes](Self& self, Entry& e) { self.events_->on_binary(e.state->id, bytes); });
             }
         });
         con.set_pong_handler([st](websocketpp::connection_hdl, std::string) {
-            st->core->post_conn_event(st, [](Core& core, Entry& e) { core.events_->on_pong(e.state->id); });
+            st->endpoints->post_conn_event(st, [](Self& self, Entry& e) { self.events_->on_pong(e.state->id); });
         });
         // A server ping proves liveness too; there is no on_ping, so it is
         // reported as on_pong. Returning true lets websocketpp answer it.
         con.set_ping_handler([st](websocketpp::connection_hdl, std::string) {
-            st->core->post_conn_event(st, [](Core& core, Entry& e) { core.events_->on_pong(e.state->id); });
+            st->endpoints->post_conn_event(st, [](Self& self, Entry& e) { self.events_->on_pong(e.state->id); });
             return true;
         });
         con.set_fail_handler([st, get](websocketpp::connection_hdl hdl) {
             auto c = get(hdl);
-            CloseInfo info = c ? describe_failure(*c, *st) : generic_failure();
-            st->core->post_closed(st, std::move(info));
+            CloseInfo info = c ? detail::classify_failure(failure_facts(*c, *st), std::chrono::system_clock::now())
+                               : generic_failure();
+            st->endpoints->post_closed(st, std::move(info));
         });
         con.set_close_handler([st, get](websocketpp::connection_hdl hdl) {
             auto c = get(hdl);
-            CloseInfo info = c ? describe_close(*c, *st) : generic_failure();
+            CloseInfo info = c ? detail::classify_close(close_facts(*c, *st)) : generic_failure();
             info.opened = true;
-            st->core->post_closed(st, std::move(info));
+            st->endpoints->post_closed(st, std::move(info));
         });
     }
 
@@ -486,13 +490,16 @@ private:
     }
 
     template <class Socket>
-    static void set_socket_options(Socket& s) {
+    void set_socket_options(Socket& s) const {
         asio::error_code ec;
         s.set_option(asio::ip::tcp::no_delay(true), ec); // small frames: no Nagle delay
-        // Keepalive is a cheap extra net under the core's own heartbeat.
+        const TcpKeepalive& k = options_.keepalive;
+        if (k.idle <= std::chrono::seconds::zero()) return;
         s.set_option(asio::socket_base::keep_alive(true), ec);
 #if defined(__linux__)
-        const int idle = 30, interval = 10, count = 3;
+        const int idle = static_cast<int>(k.idle.count());
+        const int interval = static_cast<int>(k.interval.count());
+        const int count = k.probes;
         const auto fd = s.native_handle();
         ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
         ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
@@ -500,190 +507,37 @@ private:
 #endif
     }
 
-    // --- classification (io thread) ----------------------------------------
+    // --- facts for classify.cpp (io thread) ----------------------------------
 
     template <class Con>
-    static CloseInfo describe_failure(Con& con, ConnState& st) {
-        namespace wse = websocketpp::error;
-        namespace te = websocketpp::transport::error;
-        namespace ae = websocketpp::transport::asio::error;
-        namespace sk = websocketpp::transport::asio::socket;
-        namespace pe = websocketpp::processor::error;
-
-        CloseInfo info;
-        info.opened = false;
-        const std::error_code ec = con.get_ec();
-        const int status = static_cast<int>(con.get_response_code());
-        const std::string target = st.host + ":" + std::to_string(st.port);
-        auto set = [&](errc e, std::string reason) {
-            info.error = make_error_code(e);
-            info.reason = std::move(reason);
-        };
-
-        if (is_ec(ec, pe::make_error_code(pe::invalid_http_status)) || (status != 0 && status != 101)) {
-            info.http_status = status;
-            set(status == 404 ? errc::not_found : errc::http_status,
-                "upgrade refused: HTTP " + std::to_string(status) + " " + con.get_response_msg());
-            const std::string& retry = con.get_response_header("Retry-After");
-            if (!retry.empty()) info.retry_after = detail::parse_retry_after(retry, std::chrono::system_clock::now());
-            return info;
-        }
-        if (is_ec(ec, wse::make_error_code(wse::open_handshake_timeout)) || is_ec(ec, te::make_error_code(te::timeout)) ||
-            is_ec(ec, sk::make_error_code(sk::error::tls_handshake_timeout)) || ec == asio::error::timed_out) {
-            set(errc::connect_timeout, "connect to " + target + " timed out: " + ec.message());
-            return info;
-        }
-        const std::string verify = st.verify_failure();
-        if (!verify.empty()) {
-            set(errc::tls_verify_failed, "TLS verification failed for " + st.host + ": " + verify);
-            return info;
-        }
-        if (ec.category() == sk::get_socket_category() || is_ec(ec, te::make_error_code(te::tls_error)) ||
-            is_ec(ec, te::make_error_code(te::tls_short_read)) || ec.category() == asio::error::get_ssl_category()) {
-            set(errc::tls_error, "TLS handshake with " + target + " failed: " + ec.message());
-            return info;
-        }
-        if (is_ec(ec, ae::make_error_code(ae::proxy_failed)) || is_ec(ec, ae::make_error_code(ae::proxy_invalid)) ||
-            (st.via_proxy && is_ec(ec, ae::make_error_code(ae::pass_through)))) {
-            set(errc::proxy_error, "proxy " + st.proxy_url + " failed: " + ec.message());
-            return info;
-        }
-        const bool dns = ec.category() == asio::error::get_netdb_category() ||
-                         ec.category() == asio::error::get_addrinfo_category();
-        const bool refused = ec == asio::error::connection_refused || ec == asio::error::network_unreachable ||
-                             ec == asio::error::host_unreachable || ec == asio::error::network_down ||
-                             ec == asio::error::address_family_not_supported;
-        if ((dns || refused) && st.via_proxy) {
-            set(errc::proxy_error, "cannot reach proxy " + st.proxy_url + ": " + ec.message());
-            return info;
-        }
-        if (dns) {
-            set(errc::dns_failed, "cannot resolve " + st.host + ": " + ec.message());
-            return info;
-        }
-        if (refused) {
-            set(errc::connect_failed, "connect to " + target + " failed: " + ec.message());
-            return info;
-        }
-        if (is_ec(ec, wse::make_error_code(wse::invalid_uri))) {
-            set(errc::bad_url, ec.message());
-            return info;
-        }
-        if (ec.category() == pe::get_processor_category() || is_ec(ec, wse::make_error_code(wse::general)) ||
-            status == 101) {
-            set(errc::handshake_failed, "invalid upgrade response from " + target + ": " + ec.message());
-            return info;
-        }
-        if (is_ec(ec, te::make_error_code(te::eof)) || ec == asio::error::eof || ec == asio::error::connection_reset ||
-            ec == asio::error::broken_pipe || ec == asio::error::connection_aborted) {
-            set(errc::transport_closed, "connection to " + target + " dropped during the handshake: " + ec.message());
-            return info;
-        }
-        set(errc::connect_failed, "connect to " + target + " failed: " + (ec ? ec.message() : std::string("unknown")));
-        return info;
+    static detail::FailureFacts failure_facts(Con& con, ConnState& st) {
+        detail::FailureFacts f;
+        f.error = con.get_ec();
+        f.cause = failure_cause(f.error);
+        f.http_status = static_cast<int>(con.get_response_code());
+        f.http_reason = con.get_response_msg();
+        f.retry_after = con.get_response_header("Retry-After");
+        f.verify_failure = st.verify.why();
+        f.host = st.host;
+        f.port = st.port;
+        f.proxy_url = st.proxy_url;
+        return f;
     }
 
     template <class Con>
-    static CloseInfo describe_close(Con& con, ConnState& st) {
-        namespace cs = websocketpp::close::status;
-        CloseInfo info;
-        const auto remote = con.get_remote_close_code();
-        const auto local = con.get_local_close_code();
-        const std::string& local_reason = con.get_local_close_reason();
-        // abnormal_close (1006) never appears on the wire: it is websocketpp's
-        // "no close frame received".
-        const bool received_close = remote != cs::abnormal_close;
-        if (received_close) {
-            info.close_code = remote;
-            info.reason = con.get_remote_close_reason();
-        }
-        // websocketpp closes by itself on a protocol error, with the processor
-        // error text as reason; a close the application asked for is not one.
-        const bool ours = st.user_close_code.load() >= 0 && local == st.user_close_code.load();
-        namespace pe = websocketpp::processor::error;
-        if (!ours && local == cs::message_too_big && is_processor_reason(local_reason)) {
-            info.error = make_error_code(errc::message_too_big);
-            info.reason = local_reason;
-        } else if (!ours && local == cs::invalid_payload &&
-                   local_reason == pe::make_error_code(pe::invalid_utf8).message()) {
-            // A text message that is not UTF-8: docs/protocol.md §3.1 makes
-            // that frame_invalid_json, whichever layer noticed it.
-            info.error = make_error_code(errc::frame_invalid_json);
-            info.reason = "text message is not valid UTF-8 (" + local_reason + ")";
-        } else if (!ours && (local == cs::protocol_error || local == cs::invalid_payload) &&
-                   is_processor_reason(local_reason)) {
-            info.error = make_error_code(errc::bad_frame);
-            info.reason = local_reason;
-        } else if (!ours && local == cs::protocol_error &&
-                   (local_reason == kInvalidCloseCodeReason || local_reason == kInvalidCloseReasonReason)) {
-            // The server's close frame itself broke RFC 6455 §5.5.1/§7.4:
-            // a protocol violation, not a close code to act on. Its reason
-            // is not passed on (it may be the invalid UTF-8).
-            info.error = make_error_code(errc::bad_frame);
-            info.close_code = 0;
-            // (websocketpp reports a 1-byte payload as remote code 1002.)
-            info.reason = "invalid close frame from the server (" + local_reason +
-                          (remote == cs::protocol_error ? std::string(": 1-byte payload")
-                                                        : ", code " + std::to_string(remote)) +
-                          ")";
-        } else if (!received_close) {
-            const std::error_code ec = con.get_ec();
-            info.error = make_error_code(errc::transport_closed);
-            info.reason = ec ? ec.message() : std::string("connection closed without a close frame");
-        }
-        return info;
+    static detail::CloseFacts close_facts(Con& con, ConnState& st) {
+        detail::CloseFacts f;
+        f.remote_code = con.get_remote_close_code();
+        f.remote_reason = con.get_remote_close_reason();
+        f.local_code = con.get_local_close_code();
+        f.local_reason = con.get_local_close_reason();
+        f.local_reason_kind = processor_reason(f.local_reason);
+        f.user_close_code = st.user_close_code.load();
+        f.error = con.get_ec();
+        return f;
     }
 
     // --- TLS ----------------------------------------------------------------
-
-    SslContextPtr make_tls_context(std::string& err) const {
-        const TlsOptions& t = options_.tls;
-        auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-        asio::error_code ec;
-        SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-        ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression, ec);
-        ctx->set_verify_mode(t.insecure_skip_verify ? asio::ssl::verify_none : asio::ssl::verify_peer, ec);
-        if (!t.insecure_skip_verify) {
-            if (t.ca_file.empty() && t.ca_dir.empty()) {
-                ctx->set_default_verify_paths(ec);
-                if (ec) {
-                    err = "cannot load the system CA store: " + ec.message();
-                    return nullptr;
-                }
-            }
-            if (!t.ca_file.empty()) {
-                ctx->load_verify_file(t.ca_file, ec);
-                if (ec) {
-                    err = "cannot load ca_file " + t.ca_file + ": " + ec.message();
-                    return nullptr;
-                }
-            }
-            if (!t.ca_dir.empty()) {
-                ctx->add_verify_path(t.ca_dir, ec);
-                if (ec) {
-                    err = "cannot use ca_dir " + t.ca_dir + ": " + ec.message();
-                    return nullptr;
-                }
-            }
-        }
-        if (t.cert_file.empty() != t.key_file.empty()) {
-            err = "mTLS needs both cert_file and key_file";
-            return nullptr;
-        }
-        if (!t.cert_file.empty()) {
-            ctx->use_certificate_chain_file(t.cert_file, ec);
-            if (ec) {
-                err = "cannot load cert_file " + t.cert_file + ": " + ec.message();
-                return nullptr;
-            }
-            ctx->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
-            if (ec) {
-                err = "cannot load key_file " + t.key_file + ": " + ec.message();
-                return nullptr;
-            }
-        }
-        return ctx;
-    }
 
     // Per-connection verification on the stream (the context is shared).
     void configure_stream(SslStream& stream) {
@@ -698,39 +552,8 @@ private:
         }
         stream.set_verify_mode(asio::ssl::verify_peer, ec);
         // Weak: the connection's handlers already keep the state alive.
-        std::weak_ptr<ConnState> weak = st;
-        const auto pins = options_.tls.pinned_spki_sha256;
-        asio::ssl::host_name_verification check_host(st->host);
-        stream.set_verify_callback(
-            [weak, pins, check_host](bool preverified, asio::ssl::verify_context& vctx) {
-                auto state = weak.lock();
-                X509_STORE_CTX* sctx = vctx.native_handle();
-                const int depth = X509_STORE_CTX_get_error_depth(sctx);
-                if (!preverified) {
-                    if (state) {
-                        state->record_verify_failure(
-                            std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx))) +
-                            " (depth " + std::to_string(depth) + ")");
-                    }
-                    return false;
-                }
-                if (!check_host(preverified, vctx)) {
-                    if (state) state->record_verify_failure("certificate does not match host " + state->host);
-                    return false;
-                }
-                if (depth == 0 && !pins.empty()) {
-                    const std::string spki = spki_sha256_base64(X509_STORE_CTX_get_current_cert(sctx));
-                    const bool pinned = std::any_of(pins.begin(), pins.end(), [&](const std::string& p) {
-                        const std::string_view v = p.rfind("sha256/", 0) == 0 ? std::string_view(p).substr(7) : p;
-                        return !spki.empty() && v == spki;
-                    });
-                    if (!pinned) {
-                        if (state) state->record_verify_failure("server key " + spki + " matches no SPKI pin");
-                        return false;
-                    }
-                }
-                return true;
-            });
+        const std::shared_ptr<detail::VerifyFailure> failure(st, &st->verify);
+        stream.set_verify_callback(detail::PeerVerifier(st->host, options_.tls.pinned_spki_sha256, failure), ec);
     }
 
     // --- events --------------------------------------------------------------
@@ -751,21 +574,21 @@ private:
     // is gone (closed/aborted) or belongs to a later open() with the same id.
     template <class F>
     void post_conn_event(const std::shared_ptr<ConnState>& st, F fn) {
-        post_event([st, fn = std::move(fn)](Core& core) mutable {
-            Entry* e = core.find(st->id);
+        post_event([st, fn = std::move(fn)](WsppEndpoints& self) mutable {
+            Entry* e = self.find(st->id);
             if (e == nullptr || e->state != st) return;
-            fn(core, *e);
+            fn(self, *e);
         });
     }
 
     void post_closed(const std::shared_ptr<ConnState>& st, CloseInfo info) {
-        post_event([st, info = std::move(info)](Core& core) {
-            auto it = core.conns_.find(st->id);
-            if (it == core.conns_.end() || it->second.state != st) return;
+        post_event([st, info = std::move(info)](WsppEndpoints& self) {
+            auto it = self.conns_.find(st->id);
+            if (it == self.conns_.end() || it->second.state != st) return;
             CloseInfo out = info;
             out.opened = out.opened || it->second.opened;
-            core.conns_.erase(it);
-            core.events_->on_closed(st->id, out);
+            self.conns_.erase(it);
+            self.events_->on_closed(st->id, out);
         });
     }
 
@@ -773,7 +596,7 @@ private:
         CloseInfo info;
         info.error = make_error_code(e);
         info.reason = std::move(reason);
-        post_event([id, info](Core& core) { core.events_->on_closed(id, info); });
+        post_event([id, info](WsppEndpoints& self) { self.events_->on_closed(id, info); });
     }
 
     bool alive() {
@@ -809,29 +632,29 @@ private:
 
 class WebSocketTransport final : public Transport {
 public:
-    explicit WebSocketTransport(std::shared_ptr<Core> core) : core_(std::move(core)) {}
-    ~WebSocketTransport() override { core_->shutdown(); }
+    explicit WebSocketTransport(std::shared_ptr<WsppEndpoints> endpoints) : endpoints_(std::move(endpoints)) {}
+    ~WebSocketTransport() override { endpoints_->shutdown(); }
 
-    void open(ConnectionId id, const OpenRequest& request) override { core_->open(id, request); }
-    void send_text(ConnectionId id, std::string text) override { core_->send_text(id, std::move(text)); }
-    void ping(ConnectionId id) override { core_->ping(id); }
+    void open(ConnectionId id, const OpenRequest& request) override { endpoints_->open(id, request); }
+    void send_text(ConnectionId id, std::string text) override { endpoints_->send_text(id, std::move(text)); }
+    void ping(ConnectionId id) override { endpoints_->ping(id); }
     void close(ConnectionId id, std::uint16_t code, const std::string& reason) override {
-        core_->close(id, code, reason);
+        endpoints_->close(id, code, reason);
     }
-    void abort(ConnectionId id) override { core_->abort(id); }
-    std::size_t buffered_amount(ConnectionId id) const override { return core_->buffered_amount(id); }
+    void abort(ConnectionId id) override { endpoints_->abort(id); }
+    std::size_t buffered_amount(ConnectionId id) const override { return endpoints_->buffered_amount(id); }
 
 private:
-    std::shared_ptr<Core> core_;
+    std::shared_ptr<WsppEndpoints> endpoints_;
 };
 
 } // namespace
 
 std::unique_ptr<Transport> make_websocket_transport(Reactor& reactor, Strand& strand, TransportEvents& events,
                                                     TransportOptions options) {
-    auto core = std::make_shared<Core>(reactor, strand, events, std::move(options));
-    core->init();
-    return std::make_unique<WebSocketTransport>(std::move(core));
+    auto endpoints = std::make_shared<WsppEndpoints>(reactor, strand, events, std::move(options));
+    endpoints->init();
+    return std::make_unique<WebSocketTransport>(std::move(endpoints));
 }
 
 } // namespace tether::transport

@@ -88,10 +88,12 @@ public:
     bool dynamic_test(level) const { return false; }
 };
 
-// Connect-phase timeouts are compile-time constants in websocketpp. They match
-// the default TimeoutOptions::connect (10 s) per phase; the overall connect
-// deadline (TransportOptions::connect_timeout) is enforced by the core, which
-// aborts the attempt, and by the per-connection open handshake timeout.
+// websocketpp arms a timer for each connect phase (DNS, TCP, proxy CONNECT,
+// TLS handshake) whatever we want; these constants are its durations. The
+// connect deadline is the Session's (timeouts.connect), which aborts the
+// attempt; these only bound how long an aborted attempt's resolver or socket
+// lingers. 10 s each, the default connect deadline; so a longer deadline does
+// not extend a phase beyond 10 s (docs/configuration.md says so).
 inline constexpr long kPhaseTimeoutMs = 10000;
 // Bounded TLS close_notify wait so a close on a dead link ends promptly.
 inline constexpr long kSocketShutdownTimeoutMs = 1000;
