@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -36,6 +35,28 @@ std::string read_protocol_md() {
     return ss.str();
 }
 
+// The numbers written in bold with exactly four digits ("**4008**").
+std::vector<std::uint16_t> bold_codes(const std::string& cell) {
+    std::vector<std::uint16_t> codes;
+    for (auto at = cell.find("**"); at != std::string::npos; at = cell.find("**", at + 2)) {
+        const auto close = cell.find("**", at + 2);
+        if (close == std::string::npos) break;
+        const std::string inner = cell.substr(at + 2, close - at - 2);
+        if (inner.size() == 4 && inner.find_first_not_of("0123456789") == std::string::npos)
+            codes.push_back(static_cast<std::uint16_t>(std::stoi(inner)));
+        at = close;
+    }
+    return codes;
+}
+
+// The first `name` in a cell; empty when there is none.
+std::string first_name(const std::string& cell) {
+    const auto open = cell.find('`');
+    if (open == std::string::npos) return {};
+    const auto close = cell.find('`', open + 1);
+    return close == std::string::npos ? std::string() : cell.substr(open + 1, close - open - 1);
+}
+
 // The rows of §8's table whose first cell names a close code in bold.
 std::vector<Row> close_rows(const std::string& doc) {
     const auto begin = doc.find("## 8. Close codes");
@@ -43,20 +64,12 @@ std::vector<Row> close_rows(const std::string& doc) {
     std::vector<Row> rows;
     if (begin == std::string::npos || end == std::string::npos) return rows;
     std::istringstream lines(doc.substr(begin, end - begin));
-    const std::regex bold_code(R"(\*\*([0-9]{4})\*\*)");
-    const std::regex first_name("`([a-z_]+)`");
     for (std::string line; std::getline(lines, line);) {
         if (line.rfind("| close ", 0) != 0) continue;
-        const auto first_cell_end = line.find(" | ", 2);
-        const auto last_cell = line.rfind(" | ");
-        const std::string first_cell = line.substr(0, first_cell_end);
         Row row;
+        row.codes = bold_codes(line.substr(0, line.find(" | ", 2)));
+        row.errc = first_name(line.substr(line.rfind(" | ")));
         row.text = line;
-        for (std::sregex_iterator it(first_cell.begin(), first_cell.end(), bold_code), stop; it != stop; ++it)
-            row.codes.push_back(static_cast<std::uint16_t>(std::stoi((*it)[1].str())));
-        const std::string last = line.substr(last_cell);
-        std::smatch m;
-        if (std::regex_search(last, m, first_name)) row.errc = m[1].str();
         if (!row.codes.empty()) rows.push_back(std::move(row));
     }
     return rows;
