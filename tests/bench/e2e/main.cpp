@@ -27,6 +27,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -70,12 +71,16 @@ struct Options {
     std::string json_path;
     std::string chat_server = TETHER_CHAT_SERVER;
     bool raw = true; // also measure raw websocketpp
+    std::size_t storm_clients = 10000;
+    int storm_max_backoff_ms = 5000;
+    double storm_down_s = 1.0;
+    std::string storm_svg = "storm.svg";
 };
 
 constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
   --quick                 short windows (the whole run takes well under a minute)
   --json FILE             also write the results as JSON
-  --sections LIST         any of throughput,latency,reconnect,memory,idle (default: all)
+  --sections LIST         any of throughput,latency,reconnect,memory,idle,storm (default: all but storm)
   --sizes LIST            throughput payload sizes in bytes (default 64,1024,65536)
   --warmup S --measure S  throughput warm-up and window, seconds (default 1, 3)
   --repeat N              throughput rounds, each runs every implementation once (default 5)
@@ -90,6 +95,11 @@ constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
   --heartbeat-ms N        heartbeat of the idle client (default 1000)
   --no-raw                skip the raw websocketpp baselines
   --chat-server PATH      the chat-server binary (default: the one built with this)
+  --storm-clients N       reconnect storm: clients on one EventLoop (default 10000; section "storm",
+                          not in the default set)
+  --storm-max-backoff-ms N  their backoff cap (default 5000)
+  --storm-down-ms N       how long the killed server stays down (default 1000)
+  --storm-svg FILE        the storm's graph (default storm.svg)
 )";
 
 std::vector<std::string> split(const std::string& s) {
@@ -142,6 +152,10 @@ Options parse(int argc, char** argv) {
         else if (a == "--heartbeat-ms") o.heartbeat_ms = std::stoi(value());
         else if (a == "--no-raw") o.raw = false;
         else if (a == "--chat-server") o.chat_server = value();
+        else if (a == "--storm-clients") o.storm_clients = std::stoul(value());
+        else if (a == "--storm-max-backoff-ms") o.storm_max_backoff_ms = std::max(1, std::stoi(value()));
+        else if (a == "--storm-down-ms") o.storm_down_s = std::stod(value()) / 1000.0;
+        else if (a == "--storm-svg") o.storm_svg = value();
         else if (a == "--help" || a == "-h") {
             std::cout << kUsage;
             std::exit(0);
@@ -185,6 +199,7 @@ void print_row(const std::vector<std::string>& cells, const std::vector<int>& wi
 struct Tp {
     std::string impl;
     double rate = 0, mbps = 0, client_us = 0, server_us = 0, allocs = 0, ack_ratio = -1;
+    double frame_bytes = 0; // SDK: text bytes per frame written (msg frames, the odd ping)
     std::string error;
 };
 
@@ -239,6 +254,7 @@ json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer
                                                              o.warmup_s, o.measure_s, as_value);
                 Tp t = make_tp(name, size, r.acked, r.seconds, r.client_cpu_s, r.server_cpu_s, r.client_allocs, r.error);
                 t.ack_ratio = static_cast<double>(r.ack_frames) / static_cast<double>(std::max<std::uint64_t>(r.acked, 1));
+                t.frame_bytes = static_cast<double>(r.bytes_out) / static_cast<double>(std::max<std::uint64_t>(r.frames_out, 1));
                 return t;
             });
         }
@@ -289,6 +305,11 @@ json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer
                    {"server_cpu_us_per_msg", spread_json(spread(srv))},
                    {"client_allocs_per_msg", t.allocs}};
             if (t.ack_ratio >= 0) j["ack_frames_per_msg"] = t.ack_ratio;
+            if (t.frame_bytes > 0) {
+                j["frame_text_bytes"] = t.frame_bytes;
+                std::cout << "        " << impls[i].first << ": " << fmt(t.frame_bytes, 1)
+                          << " B of frame text per message (+ a 6 B WebSocket header up to 125 B, 8 B above)\n";
+            }
             if (!t.error.empty()) j["error"] = t.error;
             out.push_back(j);
         }
@@ -383,6 +404,155 @@ json run_reconnect(const Options& o, const ChildProcess& sink_server) {
     json j{{"messages", o.reconnect_messages}, {"backoff_base_ms", o.backoff_ms}, {"ready_ms", r.ready_ms},
            {"drained_ms", r.drained_ms},       {"ready_ms_median", median(r.ready_ms)},
            {"drained_ms_median", median(r.drained_ms)}, {"resumes", r.resumes}};
+    if (!r.error.empty()) j["error"] = r.error;
+    return j;
+}
+
+// ---- reconnect storm ------------------------------------------------------------------
+
+// Plain SVG text: server accepts per 100 ms (bars), client connection
+// attempts per 100 ms (line), clients ready (line, right axis).
+void write_storm_svg(const std::string& path, const std::vector<double>& accepts, const std::vector<double>& attempts,
+                     const std::vector<double>& ready, std::size_t clients, double restart_s) {
+    const double W = 900, H = 360, L = 60, R = 60, T = 30, B = 40;
+    const std::size_t bins = std::max({accepts.size(), attempts.size(), ready.size(), std::size_t{1}});
+    double ymax = 1;
+    for (double v : accepts) ymax = std::max(ymax, v);
+    for (double v : attempts) ymax = std::max(ymax, v);
+    const double bw = (W - L - R) / static_cast<double>(bins);
+    auto x = [&](std::size_t i) { return L + bw * static_cast<double>(i); };
+    auto y = [&](double v) { return H - B - (H - T - B) * v / ymax; };
+    auto y2 = [&](double v) { return H - B - (H - T - B) * v / std::max<double>(static_cast<double>(clients), 1); };
+    std::ofstream f(path);
+    f << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << L << "\" y=\"18\" font-size=\"13\">Reconnect storm: " << clients
+      << " clients, server killed at 0 s, restarted at " << fmt(restart_s, 1) << " s (per 100 ms)</text>\n";
+    for (std::size_t i = 0; i < accepts.size(); ++i)
+        f << "<rect x=\"" << fmt(x(i), 1) << "\" y=\"" << fmt(y(accepts[i]), 1) << "\" width=\""
+          << fmt(std::max(bw - 1, 1.0), 1) << "\" height=\"" << fmt(H - B - y(accepts[i]), 1)
+          << "\" fill=\"#4878d0\"/>\n";
+    auto polyline = [&](const std::vector<double>& v, bool right, const char* colour) {
+        f << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"1.5\" points=\"";
+        for (std::size_t i = 0; i < v.size(); ++i)
+            f << fmt(x(i) + bw / 2, 1) << "," << fmt(right ? y2(v[i]) : y(v[i]), 1) << " ";
+        f << "\"/>\n";
+    };
+    polyline(attempts, false, "#ee854a");
+    polyline(ready, true, "#6acc64");
+    // Axes and labels.
+    f << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B
+      << "\" stroke=\"black\"/>\n<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B
+      << "\" stroke=\"black\"/>\n";
+    for (int k = 0; k <= 4; ++k) {
+        const double v = ymax * k / 4;
+        f << "<text x=\"" << L - 6 << "\" y=\"" << fmt(y(v) + 4, 1) << "\" text-anchor=\"end\">" << fmt(v, 0)
+          << "</text>\n<text x=\"" << W - R + 6 << "\" y=\"" << fmt(y(v) + 4, 1) << "\">"
+          << fmt(static_cast<double>(clients) * k / 4, 0) << "</text>\n";
+    }
+    const std::size_t step = std::max<std::size_t>(10, (bins / 10 + 9) / 10 * 10);
+    for (std::size_t i = 0; i <= bins; i += step)
+        f << "<text x=\"" << fmt(x(i), 1) << "\" y=\"" << H - B + 15 << "\" text-anchor=\"middle\">"
+          << fmt(static_cast<double>(i) / 10, 0) << " s</text>\n";
+    f << "<text x=\"" << L + 10 << "\" y=\"" << T + 12 << "\" fill=\"#4878d0\">server accepts (WebSocket opens)</text>\n"
+      << "<text x=\"" << L + 10 << "\" y=\"" << T + 26 << "\" fill=\"#ee854a\">client connection attempts</text>\n"
+      << "<text x=\"" << L + 10 << "\" y=\"" << T + 40 << "\" fill=\"#6acc64\">clients ready (right axis)</text>\n"
+      << "</svg>\n";
+}
+
+json run_storm(const Options& o) {
+    std::cout << "\n== Reconnect storm: " << o.storm_clients << " clients on one EventLoop, chat-server killed (-9) and "
+              << "restarted after " << fmt(o.storm_down_s * 1000, 0) << " ms; backoff max " << o.storm_max_backoff_ms
+              << " ms\n";
+    // --verbose: the server logs "conn N open" per WebSocket opened; the
+    // benchmark timestamps those lines as they arrive (accepts per 100 ms).
+    const std::vector<std::string> base{"--heartbeat-ms", "0", "--verbose"};
+    auto args = [&](const std::string& port) {
+        std::vector<std::string> a{"--port", port};
+        a.insert(a.end(), base.begin(), base.end());
+        return a;
+    };
+    auto server = std::make_unique<ChildProcess>(o.chat_server, args("0"), std::chrono::milliseconds(10000), " open");
+    const std::uint16_t port = server->port();
+    Clock::time_point killed_at{};
+    const SdkStormResult r = sdk_storm(
+        server->url(), o.storm_clients, std::chrono::milliseconds(o.storm_max_backoff_ms), o.storm_down_s, 120.0,
+        [&] {
+            killed_at = Clock::now();
+            server->kill_now();
+        },
+        [&] {
+            server = std::make_unique<ChildProcess>(o.chat_server, args(std::to_string(port)),
+                                                    std::chrono::milliseconds(10000), " open");
+        });
+    const pid_t server_pid = server->pid();
+    const double server_cpu_s = process_cpu_seconds(server_pid);
+    const std::vector<Clock::time_point> opens = server->stderr_hits();
+    server.reset();
+
+    // Bins of 100 ms from the kill.
+    const std::size_t bins = r.samples.size();
+    std::vector<double> accepts(bins, 0), attempts(bins, 0), ready(bins, 0);
+    for (const auto& t : opens) {
+        const double s = std::chrono::duration<double>(t - killed_at).count();
+        if (s < 0) continue;
+        const auto b = static_cast<std::size_t>(s * 10);
+        if (b < bins) accepts[b] += 1;
+    }
+    std::uint64_t prev = 0;
+    double peak_rss = 0;
+    for (std::size_t i = 0; i < bins; ++i) {
+        attempts[i] = static_cast<double>(r.samples[i].attempts - prev);
+        prev = r.samples[i].attempts;
+        ready[i] = static_cast<double>(r.samples[i].ready);
+        peak_rss = std::max(peak_rss, static_cast<double>(r.samples[i].rss));
+    }
+    // The storm: from the first accept after the restart to the last one.
+    std::size_t first = bins, last = 0;
+    double total = 0, peak = 0;
+    for (std::size_t i = 0; i < bins; ++i) {
+        if (accepts[i] <= 0) continue;
+        first = std::min(first, i);
+        last = i;
+        total += accepts[i];
+        peak = std::max(peak, accepts[i]);
+    }
+    const double storm_bins = first <= last ? static_cast<double>(last - first + 1) : 1;
+    const double mean = total / storm_bins;
+    const double cpu = r.samples.empty() ? 0 : r.samples.back().cpu_s;
+    std::cout << "  first connect of all: " << fmt(r.connect_all_s, 2) << " s\n"
+              << "  kill -> every client ready again: "
+              << (r.all_ready_s >= 0 ? fmt(r.all_ready_s, 2) + " s" : std::string("NOT within the deadline"))
+              << " (server down " << fmt(r.down_s, 2) << " s; target max_backoff + 5 s = "
+              << fmt(o.storm_max_backoff_ms / 1000.0 + 5, 1) << " s)\n"
+              << "  server accepts: " << fmt(total, 0) << " over " << fmt(storm_bins / 10, 1) << " s; peak "
+              << fmt(peak, 0) << " per 100 ms, mean " << fmt(mean, 1) << " => peak / mean = " << fmt(peak / std::max(mean, 1e-9), 2)
+              << "x (target <= 3x)\n"
+              << "  client connection attempts after the kill: " << (r.samples.empty() ? 0 : r.samples.back().attempts)
+              << "; failed clients: " << r.failed << "; ready at the end: " << r.ready_at_end << "\n"
+              << "  client process: peak RSS " << fmt(peak_rss / 1048576.0, 1) << " MiB, CPU " << fmt(cpu, 2)
+              << " s from the kill to the end; restarted server CPU " << fmt(server_cpu_s, 2) << " s\n";
+    if (!r.error.empty()) std::cout << "  error: " << r.error << "\n";
+    if (!o.storm_svg.empty() && bins > 0) {
+        write_storm_svg(o.storm_svg, accepts, attempts, ready, o.storm_clients, r.down_s);
+        std::cout << "  wrote " << o.storm_svg << "\n";
+    }
+    json samples = json::array();
+    for (std::size_t i = 0; i < bins; ++i)
+        samples.push_back(json{{"t_s", r.samples[i].t_s},
+                               {"rss", r.samples[i].rss},
+                               {"cpu_s", r.samples[i].cpu_s},
+                               {"ready", r.samples[i].ready},
+                               {"client_attempts", attempts[i]},
+                               {"server_accepts", accepts[i]}});
+    json j{{"clients", o.storm_clients},     {"max_backoff_ms", o.storm_max_backoff_ms},
+           {"down_s", r.down_s},             {"connect_all_s", r.connect_all_s},
+           {"all_ready_again_s", r.all_ready_s}, {"server_accepts", total},
+           {"peak_accepts_per_100ms", peak}, {"mean_accepts_per_100ms", mean},
+           {"failed", r.failed},             {"ready_at_end", r.ready_at_end},
+           {"peak_rss", peak_rss},           {"client_cpu_s", cpu},
+           {"server_cpu_s", server_cpu_s},   {"samples", samples}};
     if (!r.error.empty()) j["error"] = r.error;
     return j;
 }
@@ -575,6 +745,7 @@ int main(int argc, char** argv) {
         if (o.sections.count("reconnect")) result["reconnect"] = run_reconnect(o, sink);
         if (o.sections.count("memory")) result["memory"] = run_memory(o, sink, self_exe());
         if (o.sections.count("idle")) result["idle"] = run_idle(o, sink);
+        if (o.sections.count("storm")) result["storm"] = run_storm(o);
     } catch (const std::exception& e) {
         std::cerr << "tether_bench_e2e: " << e.what() << "\n";
         result["error"] = e.what();
