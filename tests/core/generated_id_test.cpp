@@ -48,7 +48,7 @@ TEST(GeneratedIds, AreTheSameOnAResend) {
     const auto first = h.sent<ClientMsg>();
     ASSERT_EQ(first.size(), 1u);
     h.close_transport(Harness::transport_error(errc::transport_closed));
-    h.advance(Duration(20000));
+    h.advance(Duration(200));
     h.reconnect_ready(Harness::welcome("s1", true, 0));
     const auto again = h.sent<ClientMsg>();
     ASSERT_FALSE(again.empty());
