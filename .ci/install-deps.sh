@@ -9,13 +9,16 @@ packages=(
   googletest libgtest-dev libgmock-dev
   python3 tmux
 )
-# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo.
+# Extra groups, requested by callers: --bindings, --bench, --fuzz, --demo, --go.
 for arg in "$@"; do
   case "$arg" in
     --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime nunit-console libnunit-cil-dev) ;;
     --bench) packages+=(libbenchmark-dev libboost-dev) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     --demo) packages+=(python3 tmux) ;;
+    # samples/gin-server, built in GOPATH mode from these (no module downloads).
+    --go) packages+=(golang-go golang-github-gin-gonic-gin-dev golang-github-gorilla-websocket-dev
+                     golang-github-prometheus-client-golang-dev golang-github-stretchr-testify-dev) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

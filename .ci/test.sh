@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-extras=(--bindings --bench --demo)
+extras=(--bindings --bench --demo --go)
 { [ "$mode" = matrix ] || [ "$mode" = stage ]; } && extras+=(--fuzz)
 bash .ci/install-deps.sh "${extras[@]}"
 

@@ -1,6 +1,7 @@
 #include "client_test_support.hpp"
 
 #include <arpa/inet.h>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -8,6 +9,8 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sstream>
@@ -99,7 +102,38 @@ int status_code(int status) {
 
 milliseconds scaled(milliseconds d) { return d * slowdown(); }
 
-const char* chat_server_path() { return TETHER_CHAT_SERVER; }
+const char* server_path() {
+    static const std::string path = [] {
+        const char* env = std::getenv("TETHER_TEST_SERVER");
+        return std::string(env != nullptr && *env != '\0' ? env : TETHER_CHAT_SERVER);
+    }();
+    return path.c_str();
+}
+
+bool server_is_reference() { return std::filesystem::path(server_path()).filename() == "chat-server"; }
+
+bool server_has_option(const std::string& flag) {
+    static std::mutex mu;
+    static std::map<std::string, bool> known;
+    std::lock_guard<std::mutex> lock(mu);
+    const auto it = known.find(flag);
+    if (it != known.end()) return it->second;
+    const std::string help = run_process({server_path(), "--help"}, scaled(milliseconds(10000))).output;
+    const std::string name = "-" + flag.substr(flag.find_first_not_of('-'));
+    bool found = false;
+    for (auto at = help.find(name); at != std::string::npos && !found; at = help.find(name, at + 1)) {
+        const std::size_t end = at + name.size();
+        const bool name_ends = end == help.size() || !(std::isalnum(static_cast<unsigned char>(help[end])) ||
+                                                       help[end] == '-' || help[end] == '_');
+        const bool name_starts = at == 0 || help[at - 1] == '-' || std::isspace(static_cast<unsigned char>(help[at - 1]));
+        found = name_ends && name_starts;
+    }
+    return known[flag] = found;
+}
+
+namespace {
+std::string server_name() { return std::filesystem::path(server_path()).filename().string(); }
+} // namespace
 
 // ---- ServerProcess -------------------------------------------------------------
 
@@ -111,7 +145,7 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
         args.emplace_back("--port");
         args.emplace_back("0");
     }
-    args.insert(args.begin(), chat_server_path());
+    args.insert(args.begin(), server_path());
     const ExecPlan plan(std::move(args));
 
     int fds[2];
@@ -141,20 +175,20 @@ void ServerProcess::await_port() {
     std::string out;
     const auto deadline = Clock::now() + scaled(milliseconds(10000));
     while (out.find('\n') == std::string::npos) {
-        if (Clock::now() >= deadline) throw std::runtime_error("chat-server did not report its port in time");
+        if (Clock::now() >= deadline) throw std::runtime_error(server_name() + " did not report its port in time");
         pollfd p{out_fd_, POLLIN, 0};
         const int r = ::poll(&p, 1, poll_ms(deadline));
         if (r < 0 && errno != EINTR) throw_errno("poll");
         if (r > 0 && !read_some(out_fd_, out)) {
             const int code = reap();
-            throw std::runtime_error("chat-server exited (status " + std::to_string(code) +
+            throw std::runtime_error(server_name() + " exited (status " + std::to_string(code) +
                                      ") before listening; stdout: " + out);
         }
     }
     const std::string line = out.substr(0, out.find('\n'));
     const auto colon = line.rfind(':');
     if (line.rfind("listening on ", 0) != 0 || colon == std::string::npos)
-        throw std::runtime_error("unexpected first line from chat-server: " + line);
+        throw std::runtime_error("unexpected first line from " + server_name() + ": " + line);
     port_ = static_cast<std::uint16_t>(std::stoul(line.substr(colon + 1)));
 }
 

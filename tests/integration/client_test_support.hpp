@@ -1,6 +1,8 @@
-// Support for the Client integration tests (client_*_test.cpp): the reference
-// chat-server as a child process, a scratch directory, a bounded subprocess
-// runner (for the openssl CLI) and a thread-safe recorder of client callbacks.
+// Support for the Client integration tests (client_*_test.cpp): a tether.v1
+// server as a child process (the reference chat-server, or another server
+// with the same command line, e.g. tether-gin-server: see server_path()), a
+// scratch directory, a bounded subprocess runner (for the openssl CLI) and a
+// thread-safe recorder of client callbacks.
 //
 // Model: every wait is a deadline on a condition (a condition_variable with a
 // predicate, or poll() on a pipe); nothing sleeps and hopes. Servers are
@@ -37,11 +39,28 @@ using std::chrono::milliseconds;
 // bounds, they just get wider. TETHER_ITEST_SLOWDOWN=N in the environment.
 milliseconds scaled(milliseconds d);
 
-// The chat-server binary this test suite was built with.
-const char* chat_server_path();
+// The server binary the tests start: $TETHER_TEST_SERVER when it is set and
+// not empty (CTest sets it for the `gin.` copies of the suites), otherwise the
+// chat-server this suite was built with. Any server that takes chat-server's
+// flags for what a test uses (--port 0 printing "listening on HOST:PORT",
+// --echo, --tokens, ...) can stand in.
+const char* server_path();
+// Whether server_path() is the reference chat-server (by file name).
+bool server_is_reference();
+// Whether server_path() lists `flag` (e.g. "--tls-cert") in its --help output
+// (chat-server's usage text, or Go's flag defaults, which print "-name").
+// Asked once per flag. Tests that need an option only some servers have
+// (chat-server's --tls-cert, --send-window-bytes, ...) check it.
+bool server_has_option(const std::string& flag);
+// Skips the current test (GTEST_SKIP) unless the server has `flag`.
+#define TETHER_REQUIRE_SERVER_OPTION(flag)                                                   \
+    do {                                                                                     \
+        if (!::tether::itest::server_has_option(flag))                                      \
+            GTEST_SKIP() << ::tether::itest::server_path() << " has no " << (flag) << " option"; \
+    } while (0)
 
-// One chat-server process. The constructor starts it with `args` (plus
-// "--port 0" unless they name a port) and waits, bounded, for its first
+// One server process (server_path()). The constructor starts it with `args`
+// (plus "--port 0" unless they name a port) and waits, bounded, for its first
 // stdout line "listening on 127.0.0.1:<port>"; it throws (and kills the
 // child) if that does not come.
 class ServerProcess {
@@ -57,7 +76,8 @@ public:
     bool running() const { return pid_ > 0; }
     std::string url(const char* scheme = "ws") const;
 
-    // SIGTERM (graceful: 1001 to every client, then exit). Waits up to
+    // SIGTERM (graceful: chat-server closes every client with 1001,
+    // tether-gin-server drains and closes with 1012, then exit). Waits up to
     // `timeout` for the exit; returns the exit status, or nullopt if it had
     // to be killed.
     std::optional<int> terminate(milliseconds timeout);
