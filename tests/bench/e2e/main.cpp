@@ -500,11 +500,9 @@ json run_storm(const Options& o) {
         const auto b = static_cast<std::size_t>(s * 10);
         if (b < bins) accepts[b] += 1;
     }
-    std::uint64_t prev = 0;
     double peak_rss = 0;
     for (std::size_t i = 0; i < bins; ++i) {
-        attempts[i] = static_cast<double>(r.samples[i].attempts - prev);
-        prev = r.samples[i].attempts;
+        attempts[i] = i < r.attempts_per_100ms.size() ? r.attempts_per_100ms[i] : 0.0;
         ready[i] = static_cast<double>(r.samples[i].ready);
         peak_rss = std::max(peak_rss, static_cast<double>(r.samples[i].rss));
     }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <type_traits>
 
 #include "alloc_count.hpp"
 #include "support.hpp"
@@ -337,6 +338,9 @@ SdkStormResult sdk_storm(const std::string& url, std::size_t n, std::chrono::mil
     std::atomic<std::int64_t> ready{0};
     std::atomic<std::int64_t> failed{0};
     std::atomic<std::uint64_t> attempts{0};
+    constexpr std::size_t kBins = 1200; // 120 s of 100 ms
+    std::vector<std::atomic<std::uint32_t>> bins(kBins);
+    std::atomic<std::int64_t> killed_ns{0}; // steady clock; 0: not yet killed
     auto loop = tether::EventLoop::create();
     tether::ClientOptions o = base_options(url);
     o.loop = loop;
@@ -345,7 +349,12 @@ SdkStormResult sdk_storm(const std::string& url, std::size_t n, std::chrono::mil
         if (c.to == tether::State::ready) ready.fetch_add(1, std::memory_order_relaxed);
         if (c.from == tether::State::ready) ready.fetch_sub(1, std::memory_order_relaxed);
         if (c.to == tether::State::failed) failed.fetch_add(1, std::memory_order_relaxed);
-        if (c.to == tether::State::connecting) attempts.fetch_add(1, std::memory_order_relaxed);
+        if (c.to != tether::State::connecting) return;
+        attempts.fetch_add(1, std::memory_order_relaxed);
+        const std::int64_t k = killed_ns.load(std::memory_order_relaxed);
+        if (k == 0) return;
+        const auto bin = static_cast<std::size_t>((Clock::now().time_since_epoch().count() - k) / 100'000'000);
+        if (bin < kBins) bins[bin].fetch_add(1, std::memory_order_relaxed);
     };
     std::vector<std::unique_ptr<tether::Client>> clients;
     clients.reserve(n);
@@ -365,6 +374,8 @@ SdkStormResult sdk_storm(const std::string& url, std::size_t n, std::chrono::mil
     const double cpu0 = self_cpu_seconds();
     const std::uint64_t attempts0 = attempts.load();
     const auto killed_at = Clock::now();
+    static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
+    killed_ns = killed_at.time_since_epoch().count();
     auto sample = [&] {
         StormSample s;
         s.t_s = seconds_since(killed_at);
@@ -390,6 +401,7 @@ SdkStormResult sdk_storm(const std::string& url, std::size_t n, std::chrono::mil
         if (r.all_ready_s >= 0 && seconds_since(killed_at) >= r.all_ready_s + 1.0) break; // 1 s of tail
         if (seconds_since(killed_at) >= deadline_s) break;
     }
+    for (std::size_t i = 0; i < r.samples.size() && i < kBins; ++i) r.attempts_per_100ms.push_back(bins[i].load());
     r.failed = static_cast<std::size_t>(failed.load());
     r.ready_at_end = static_cast<std::size_t>(std::max<std::int64_t>(ready.load(), 0));
     for (auto& c : clients) c->abort();

@@ -114,6 +114,10 @@ struct SdkStormResult {
     std::size_t failed = 0;   // clients in State::failed at the end
     std::size_t ready_at_end = 0;
     std::vector<StormSample> samples; // every 100 ms from the kill to the end
+    // Connection attempts binned by when they were made (on the io thread),
+    // 100 ms per bin from the kill: unlike samples[].attempts, not smeared by
+    // a sampling thread that the machine's load delays.
+    std::vector<std::uint32_t> attempts_per_100ms;
     std::string error;
 };
 
