@@ -19,6 +19,7 @@
 #include "core/codec.hpp"
 #include "core/codec_fast.hpp"
 #include "core/json_encode.hpp"
+#include "../support/json_encode_check.hpp"
 #include "../support/json_value_gen.hpp"
 
 namespace {
@@ -27,39 +28,8 @@ using nlohmann::json;
 using tether::core::kMaxPayloadDepth;
 namespace core = tether::core;
 
-// Nesting of containers, as the pre-scan counts brackets (a scalar is 0).
-std::size_t depth_of(const json& v) {
-    if (!v.is_structured()) return 0;
-    std::size_t inner = 0;
-    for (const auto& e : v) inner = std::max(inner, depth_of(e));
-    return inner + 1;
-}
-
-bool holds_binary(const json& v) {
-    if (v.is_binary()) return true;
-    if (!v.is_structured()) return false;
-    for (const auto& e : v)
-        if (holds_binary(e)) return true;
-    return false;
-}
-
-// The whole contract for one value; returns a description of a breach.
 std::string check_encode(const json& v, std::size_t max_depth = kMaxPayloadDepth) {
-    std::string out = "prefix";
-    const bool accepted = core::fast::append_compact_dump(out, v, max_depth);
-    std::string expected;
-    bool dump_throws = false;
-    try {
-        expected = v.dump(-1, ' ', false, json::error_handler_t::strict);
-    } catch (const json::exception&) {
-        dump_throws = true;
-    }
-    const bool must_decline = dump_throws || holds_binary(v) || depth_of(v) > max_depth;
-    if (accepted && must_decline) return "accepted a value the fast path must decline";
-    if (!accepted && !must_decline) return "declined a plain value: " + expected;
-    if (!accepted && out != "prefix") return "a declined call changed the buffer";
-    if (accepted && out != "prefix" + expected) return "bytes differ: fast " + out.substr(6) + " dump " + expected;
-    return {};
+    return tether::test::encode_breach(v, max_depth);
 }
 
 TEST(JsonEncode, ScalarsMatchDump) {
@@ -145,14 +115,7 @@ TEST(JsonEncode, RandomValuesMatchDump) {
 }
 
 std::string check_nesting_agrees(const std::string& text, std::size_t max_depth) {
-    const bool fast = core::fast::nesting_within(text, max_depth);
-    const bool dom = !core::dom::check_nesting(text, max_depth);
-    // check_nesting lets a NUL outside strings pass (validation refuses it);
-    // the fast path declines on it. That is the one way they may differ.
-    if (fast && !dom) return "fast path accepted what the pre-scan refuses";
-    if (!fast && dom && text.find('\0') == std::string::npos) return "fast path refused a text the pre-scan accepts";
-    if (core::check_nesting(text, max_depth) != core::dom::check_nesting(text, max_depth)) return "public differs";
-    return {};
+    return tether::test::nesting_breach(text, max_depth);
 }
 
 TEST(NestingWithin, AgreesWithPrescan) {
