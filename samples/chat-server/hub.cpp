@@ -4,8 +4,8 @@
 #include <utility>
 #include <variant>
 
-#include "core/codec.hpp"
 #include "tether/error.hpp"
+#include "tether/protocol.hpp"
 
 namespace tether::chat {
 namespace {

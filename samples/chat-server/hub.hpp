@@ -59,8 +59,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/frames.hpp"
-#include "core/time.hpp"
+#include "tether/protocol.hpp"
 
 namespace tether::chat {
 

@@ -111,8 +111,6 @@ struct Observed {
     std::string fatal_detail;
 };
 
-bool fatal_state(tether::State s) { return s == tether::State::failed || s == tether::State::closed; }
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -195,7 +193,7 @@ int main(int argc, char** argv) {
     bool timed_out = false;
     auto fatal = [&] {
         std::lock_guard<std::mutex> lock(obs.mu);
-        return fatal_state(obs.state);
+        return tether::is_terminal(obs.state);
     };
 
     for (std::uint64_t i = 1; i <= args.count && !fatal(); ++i) {
@@ -214,11 +212,11 @@ int main(int argc, char** argv) {
             }
             std::unique_lock<std::mutex> lock(obs.mu); // wait for acks to make room
             const auto acked_before = obs.acked;
-            if (!obs.cv.wait_until(lock, deadline, [&] { return obs.acked > acked_before || fatal_state(obs.state); })) {
+            if (!obs.cv.wait_until(lock, deadline, [&] { return obs.acked > acked_before || tether::is_terminal(obs.state); })) {
                 timed_out = true;
                 break;
             }
-            if (fatal_state(obs.state)) break;
+            if (tether::is_terminal(obs.state)) break;
         }
         if (timed_out || obs.fatal) break;
         if (args.interval_ms > 0) std::this_thread::sleep_for(milliseconds(args.interval_ms)); // pacing, by request
@@ -227,7 +225,7 @@ int main(int argc, char** argv) {
     {
         std::unique_lock<std::mutex> lock(obs.mu);
         const bool done = obs.cv.wait_until(lock, deadline, [&] {
-            if (obs.fatal || fatal_state(obs.state)) return true;
+            if (obs.fatal || tether::is_terminal(obs.state)) return true;
             const bool acked = obs.acked + obs.failed >= sent;
             const bool echoed = !args.expect_echo || obs.echoed.size() >= sent;
             return acked && echoed;

@@ -28,45 +28,11 @@
 #include <nlohmann/json.hpp>
 
 #include "tether/error.hpp"
+#include "tether/events.hpp"
 #include "tether/options.hpp"
 #include "tether/version.hpp"
 
 namespace tether {
-
-using MessageId = std::uint64_t; // local handle for a sent message; never 0
-
-enum class State { idle, connecting, authenticating, ready, backoff, closing, closed, failed };
-const char* to_string(State s) noexcept;
-
-struct StateChange {
-    State from = State::idle;
-    State to = State::idle;
-    std::error_code reason; // why, when it was not normal progress
-    std::string detail;
-    Milliseconds retry_in{0}; // to == backoff: delay before the next attempt
-    std::uint32_t attempt = 0; // consecutive failed attempts so far
-};
-
-struct Message {
-    std::uint64_t seq = 0;
-    nlohmann::json data;
-    std::optional<std::string> id; // the originating message id, when the server relays one
-};
-
-struct SessionLostInfo {
-    std::string previous_session;
-    std::string new_session;
-    std::size_t unacked = 0; // messages re-sent (policy resend) or failed (policy fail)
-};
-
-struct Stats {
-    std::uint64_t connect_attempts = 0, connects = 0, reconnects = 0, resumes = 0, sessions_lost = 0;
-    std::uint64_t messages_sent = 0, messages_acked = 0, messages_failed = 0, messages_received = 0;
-    std::uint64_t frames_resent = 0, duplicates_dropped = 0, protocol_errors = 0, unknown_frames = 0;
-    std::uint64_t caller_errors = 0, pings_sent = 0, acks_sent = 0;
-    std::uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
-    std::uint64_t outbox_depth = 0, outbox_bytes = 0, outbox_high_water = 0;
-};
 
 // Callbacks; any may be empty. They run on the io thread, never concurrently.
 struct Callbacks {
@@ -80,6 +46,11 @@ struct Callbacks {
 };
 
 class EventLoop;
+
+// How Message carries its payload: as a DOM (Message::data, the default), or
+// as compact JSON text (Message::data_json) for code that passes the text on
+// (the C ABI and the bindings over it), which then costs no DOM and no dump.
+enum class MessageData { json, text };
 
 struct ClientOptions {
     std::string url; // ws://host:port/path or wss://...
@@ -97,6 +68,7 @@ struct ClientOptions {
     TlsOptions tls;
     ProxyOptions proxy;
     std::size_t max_inbound_message_bytes = 16 * 1024 * 1024;
+    MessageData message_data = MessageData::json;
 
     LogSink log;                     // empty: logs are dropped
     LogLevel log_level = LogLevel::info;

@@ -45,8 +45,6 @@ std::shared_ptr<EventLoop> EventLoop::wrap_native(void* asio_io_context) {
     return std::make_shared<EventLoop>(std::move(impl));
 }
 
-const char* to_string(State s) noexcept { return core::to_string(static_cast<core::State>(s)); }
-
 const char* version_string() noexcept { return TETHER_VERSION_STRING; }
 int version_number() noexcept { return TETHER_VERSION_NUM; }
 
@@ -55,8 +53,6 @@ namespace {
 using core::TimePoint;
 
 TimePoint now() { return core::Clock::now(); }
-
-State public_state(core::State s) { return static_cast<State>(s); }
 
 core::SessionConfig to_session_config(const ClientOptions& o) {
     core::SessionConfig c;
@@ -74,6 +70,7 @@ core::SessionConfig to_session_config(const ClientOptions& o) {
     c.hello_timeout = o.timeouts.hello;
     c.close_timeout = o.timeouts.close;
     c.decode_limits.max_bytes = o.max_inbound_message_bytes;
+    c.decode_limits.payload_as_text = o.message_data == MessageData::text;
     return c;
 }
 
@@ -132,40 +129,10 @@ transport::TcpKeepalive keepalive_for(const HeartbeatOptions& h) {
     return k;
 }
 
-Stats public_stats(const core::Stats& s) {
-    Stats p;
-    p.connect_attempts = s.connect_attempts;
-    p.connects = s.connects;
-    p.reconnects = s.reconnects;
-    p.resumes = s.resumes;
-    p.sessions_lost = s.sessions_lost;
-    p.messages_sent = s.messages_sent;
-    p.messages_acked = s.messages_acked;
-    p.messages_failed = s.messages_failed;
-    p.messages_received = s.messages_received;
-    p.frames_resent = s.frames_resent;
-    p.duplicates_dropped = s.duplicates_dropped;
-    p.protocol_errors = s.protocol_errors;
-    p.unknown_frames = s.unknown_frames;
-    p.caller_errors = s.caller_errors;
-    p.pings_sent = s.pings_sent;
-    p.acks_sent = s.acks_sent;
-    p.frames_in = s.frames_in;
-    p.frames_out = s.frames_out;
-    p.bytes_in = s.bytes_in;
-    p.bytes_out = s.bytes_out;
-    p.outbox_depth = s.outbox_depth;
-    p.outbox_bytes = s.outbox_bytes;
-    p.outbox_high_water = s.outbox_high_water;
-    return p;
-}
-
 std::uint64_t random_seed() {
     std::random_device rd;
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
-
-bool terminal(core::State s) { return s == core::State::closed || s == core::State::failed; }
 
 } // namespace
 
@@ -235,11 +202,11 @@ public:
 
     State state() const {
         std::lock_guard<std::mutex> lock(mu_);
-        return public_state(session_.state());
+        return session_.state();
     }
     Stats stats() const {
         std::lock_guard<std::mutex> lock(mu_);
-        return public_stats(session_.stats());
+        return session_.stats();
     }
     std::string session_id() const {
         std::lock_guard<std::mutex> lock(mu_);
@@ -254,7 +221,7 @@ public:
         // the messages left, on_state) have run, not merely when the session
         // turned terminal: callers read what those callbacks recorded.
         state_cv_.wait_for(lock, timeout, [this] { return terminal_reported_; });
-        return public_state(session_.state());
+        return session_.state();
     }
 
     // Called by ~Client. Inside a callback (on the strand) the teardown is
@@ -265,7 +232,7 @@ public:
             std::lock_guard<std::mutex> lock(mu_);
             if (shut_down_) return;
             shut_down_ = true;
-            if (!terminal(session_.state())) session_.abort(now());
+            if (!is_terminal(session_.state())) session_.abort(now());
         }
         if (strand_->running_in_this_thread()) {
             strand_->post([self = shared_from_this()] { self->teardown(); });
@@ -348,7 +315,7 @@ private:
             while (auto a = session_.poll_action()) actions.push_back(std::move(*a));
             while (auto e = session_.poll_event()) events.push_back(std::move(*e));
             deadline = session_.poll_timeout();
-            terminal_now = terminal(session_.state());
+            terminal_now = is_terminal(session_.state());
         }
         for (auto& a : actions) execute(a);
         rearm(deadline);
@@ -432,25 +399,19 @@ private:
         const Callbacks& cb = options_.callbacks;
         core::match(
             event,
-            [&](core::StateChanged& sc) {
-                StateChange c{public_state(sc.from), public_state(sc.to), sc.reason, std::move(sc.detail),
-                              sc.retry_in, sc.attempt};
-                log(sc.reason && sc.to != core::State::ready ? LogLevel::warn : LogLevel::info,
+            [&](core::StateChanged& c) {
+                log(c.reason && c.to != State::ready ? LogLevel::warn : LogLevel::info,
                     std::string("state ") + to_string(c.from) + " -> " + to_string(c.to) +
                         (c.reason ? " (" + c.reason.message() + (c.detail.empty() ? "" : ": " + c.detail) + ")" : ""));
                 call(cb.on_state, "on_state", c);
             },
-            [&](core::MessageReceived& m) {
-                Message msg{m.seq, std::move(m.data), std::move(m.id)};
-                call(cb.on_message, "on_message", msg);
-            },
+            [&](core::MessageReceived& m) { call(cb.on_message, "on_message", m); },
             [&](core::MessageAcked& a) { call(cb.on_acked, "on_acked", a.id); },
             [&](core::MessageFailed& f) { call(cb.on_failed, "on_failed", f.id, f.message_id, f.error); },
             [&](core::SessionResumed& r) { call(cb.on_resumed, "on_resumed", r.session); },
             [&](core::SessionLost& l) {
-                SessionLostInfo info{l.previous_session, l.new_session, l.unacked};
-                log(LogLevel::warn, "session " + info.previous_session + " lost; new session " + info.new_session);
-                call(cb.on_session_lost, "on_session_lost", info);
+                log(LogLevel::warn, "session " + l.previous_session + " lost; new session " + l.new_session);
+                call(cb.on_session_lost, "on_session_lost", l);
             },
             [&](core::ErrorEvent& e) {
                 log(LogLevel::warn, e.code.message() + (e.detail.empty() ? "" : ": " + e.detail));

@@ -361,14 +361,19 @@ Result<Welcome> decode_welcome(json::object_t& obj) {
     return w;
 }
 
-Result<ServerMsg> decode_server_msg(json::object_t& obj) {
+Result<ServerMsg> decode_server_msg(json::object_t& obj, bool payload_as_text) {
     Fields f(obj, "msg");
     ServerMsg m;
     m.seq = f.u53("seq");
     json* data = f.required("data");
     m.id = f.opt_string("id");
     if (f.failed()) return f.take_failure();
-    m.data = std::move(*data);
+    if (payload_as_text) {
+        // Parsed from valid UTF-8, so it dumps; replace rather than throw.
+        m.data_json = data->dump(-1, ' ', false, json::error_handler_t::replace);
+    } else {
+        m.data = std::move(*data);
+    }
     return m;
 }
 
@@ -445,7 +450,7 @@ Result<ServerFrame> decode_server_impl(std::string_view text, const DecodeLimits
     json::object_t& obj = *env.value().obj;
     const std::string_view type = env.value().type;
 
-    if (type == "msg") return lift<ServerFrame>(decode_server_msg(obj));
+    if (type == "msg") return lift<ServerFrame>(decode_server_msg(obj, limits.payload_as_text));
     if (type == "ack") return lift<ServerFrame>(decode_ack(obj));
     if (type == "welcome") return lift<ServerFrame>(decode_welcome(obj));
     if (type == "error") return lift<ServerFrame>(decode_error(obj));

@@ -554,8 +554,15 @@ std::optional<ServerFrame> decode_server_frame(std::string_view text, const Deco
         if (!env.seq_ok || !env.has_data || env.id == Envelope::Id::other) return std::nullopt;
         ServerMsg m;
         m.seq = env.seq;
-        // Only `data` becomes a DOM (the application gets it as a json value).
-        m.data = Builder(env.data_begin, env.data_end).value();
+        // Only `data` becomes a DOM (the application gets it as a json value),
+        // or text: the frame's own bytes when they are the DOM path's dump.
+        if (!limits.payload_as_text) {
+            m.data = Builder(env.data_begin, env.data_end).value();
+        } else if (env.data_canonical) {
+            m.data_json.assign(env.data_begin, env.data_end);
+        } else {
+            return std::nullopt;
+        }
         if (env.id == Envelope::Id::string) m.id = std::string(env.id_text);
         return ServerFrame(std::move(m));
     }

@@ -7,20 +7,6 @@
 
 namespace tether::core {
 
-const char* to_string(State s) noexcept {
-    switch (s) {
-    case State::idle: return "idle";
-    case State::connecting: return "connecting";
-    case State::authenticating: return "authenticating";
-    case State::ready: return "ready";
-    case State::backoff: return "backoff";
-    case State::closing: return "closing";
-    case State::closed: return "closed";
-    case State::failed: return "failed";
-    }
-    return "unknown";
-}
-
 std::string validate(const SessionConfig& c) {
     if (c.url.empty()) return "url is empty";
     if (auto e = Heartbeat::validate(c.heartbeat); !e.empty()) return e;
@@ -551,7 +537,7 @@ void Session::handle_msg(TimePoint now, ServerMsg&& m) {
     case Inbox::Verdict::duplicate: ++stats_.duplicates_dropped; break;
     case Inbox::Verdict::deliver:
         ++stats_.messages_received;
-        events_.emplace_back(MessageReceived{m.seq, std::move(m.data), std::move(m.id)});
+        events_.emplace_back(MessageReceived{m.seq, std::move(m.data), std::move(m.id), std::move(m.data_json)});
         break;
     }
     flush_ack(now, false);

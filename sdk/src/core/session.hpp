@@ -44,12 +44,13 @@
 #include "core/outbox.hpp"
 #include "core/reactions.hpp"
 #include "core/timer_table.hpp"
+#include "tether/events.hpp"
 #include "tether/options.hpp"
 
 namespace tether::core {
 
-enum class State { idle, connecting, authenticating, ready, backoff, closing, closed, failed };
-const char* to_string(State s) noexcept;
+// The public vocabulary (tether/events.hpp) is the core's own: one definition.
+using State = tether::State;
 
 struct SessionConfig {
     std::string url;
@@ -86,52 +87,17 @@ struct AbortTransport { ConnectionId id = 0; };
 using Action = std::variant<FetchToken, OpenTransport, SendText, SendPing, CloseTransport, AbortTransport>;
 
 // ---- outputs: events for the application -----------------------------------
-struct StateChanged {
-    State from = State::idle;
-    State to = State::idle;
-    std::error_code reason;        // why (empty for normal progress)
-    std::string detail;
-    Duration retry_in{0};          // to == backoff: the delay before the next attempt
-    std::uint32_t attempt = 0;     // to == backoff/connecting: consecutive failed attempts so far
-};
-struct MessageReceived {
-    std::uint64_t seq = 0;
-    nlohmann::json data;
-    std::optional<std::string> id;
-};
+using StateChanged = tether::StateChange;
+using MessageReceived = tether::Message;
 struct MessageAcked { MessageId id = 0; };
 struct MessageFailed { MessageId id = 0; std::string message_id; std::error_code error; };
 struct SessionResumed { std::string session; std::size_t resent = 0; };
-struct SessionLost { std::string previous_session; std::string new_session; std::size_t unacked = 0; };
+using SessionLost = tether::SessionLostInfo;
 struct ErrorEvent { std::error_code code; std::string detail; };
 using Event = std::variant<StateChanged, MessageReceived, MessageAcked, MessageFailed, SessionResumed, SessionLost,
                            ErrorEvent>;
 
-struct Stats {
-    std::uint64_t connect_attempts = 0;
-    std::uint64_t connects = 0;          // transports opened
-    std::uint64_t reconnects = 0;        // ready again after having been ready
-    std::uint64_t resumes = 0;
-    std::uint64_t sessions_lost = 0;
-    std::uint64_t messages_sent = 0;     // accepted by send()
-    std::uint64_t messages_acked = 0;
-    std::uint64_t messages_failed = 0;
-    std::uint64_t messages_received = 0; // delivered to the application
-    std::uint64_t frames_resent = 0;
-    std::uint64_t duplicates_dropped = 0;
-    std::uint64_t protocol_errors = 0;   // peer violations
-    std::uint64_t unknown_frames = 0;
-    std::uint64_t caller_errors = 0;     // rejected calls (local errors)
-    std::uint64_t pings_sent = 0;
-    std::uint64_t acks_sent = 0;
-    std::uint64_t frames_in = 0;
-    std::uint64_t frames_out = 0;
-    std::uint64_t bytes_in = 0;
-    std::uint64_t bytes_out = 0;
-    std::uint64_t outbox_depth = 0;
-    std::uint64_t outbox_bytes = 0;
-    std::uint64_t outbox_high_water = 0;
-};
+using Stats = tether::Stats;
 
 enum class PayloadCheck { validate, trusted };
 

@@ -2,23 +2,11 @@
 // input carries `now`, and the driver (or a test's fake clock) supplies it.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 
+#include "tether/protocol/time.hpp" // Clock, TimePoint, Duration, clamp_duration
+
 namespace tether::core {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
-using Duration = std::chrono::milliseconds;
-
-// Durations from the network or the caller are clamped to this before they are
-// added to a TimePoint, so no deadline can overflow.
-inline constexpr Duration kMaxDuration = std::chrono::hours(24 * 365);
-
-inline Duration clamp_duration(Duration d) {
-    if (d < Duration::zero()) return Duration::zero();
-    return d > kMaxDuration ? kMaxDuration : d;
-}
 
 // Randomness is injected so tests can script it. Implementations: a seeded
 // PRNG in the driver, a scripted sequence in tests.

@@ -1,0 +1,89 @@
+// The client's vocabulary: its states, the events it reports, its counters.
+//
+// One definition each. The sans-I/O core (sdk/src/core) produces these very
+// types and tether::Client hands them to the application unchanged; the C
+// ABI (tether.h) mirrors them, tied by static_asserts in bindings/c, and the
+// Python and C# mirrors are checked against tether.h by a test.
+//
+// Thread safety: plain values; no internal synchronization.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+namespace tether {
+
+using MessageId = std::uint64_t; // local handle for a sent message; never 0
+
+// Appended only; the values are the C ABI's TETHER_STATE_*.
+enum class State { idle, connecting, authenticating, ready, backoff, closing, closed, failed };
+inline constexpr int kStateCount = static_cast<int>(State::failed) + 1;
+// "idle", "ready", ...; "unknown" for a value outside the enum.
+const char* to_string(State s) noexcept;
+inline bool is_terminal(State s) noexcept { return s == State::closed || s == State::failed; }
+
+struct StateChange {
+    State from = State::idle;
+    State to = State::idle;
+    std::error_code reason;    // why, when it was not normal progress
+    std::string detail;
+    std::chrono::milliseconds retry_in{0}; // to == backoff: delay before the next attempt
+    std::uint32_t attempt = 0; // to == backoff/connecting: consecutive failed attempts so far
+};
+
+struct Message {
+    std::uint64_t seq = 0;
+    nlohmann::json data;
+    std::optional<std::string> id; // the originating message id, when the server relays one
+    // ClientOptions::message_data == MessageData::text: the payload as compact
+    // JSON text, and `data` stays null.
+    std::string data_json{};
+};
+
+struct SessionLostInfo {
+    std::string previous_session;
+    std::string new_session;
+    std::size_t unacked = 0; // messages re-sent (policy resend) or failed (policy fail)
+};
+
+// Every counter of Stats, in order: X(name). Code that mirrors Stats (the C
+// ABI's tether_stats) expands this list instead of naming the fields again.
+#define TETHER_STATS_FIELDS(X)                                                                                       \
+    X(connect_attempts)                                                                                              \
+    X(connects)           /* transports opened */                                                                    \
+    X(reconnects)         /* ready again after having been ready */                                                 \
+    X(resumes)                                                                                                       \
+    X(sessions_lost)                                                                                                 \
+    X(messages_sent)      /* accepted by send() */                                                                   \
+    X(messages_acked)                                                                                                \
+    X(messages_failed)                                                                                               \
+    X(messages_received)  /* delivered to the application */                                                         \
+    X(frames_resent)                                                                                                 \
+    X(duplicates_dropped)                                                                                            \
+    X(protocol_errors)    /* peer violations */                                                                      \
+    X(unknown_frames)                                                                                                \
+    X(caller_errors)      /* rejected calls (local errors) */                                                        \
+    X(pings_sent)                                                                                                    \
+    X(acks_sent)                                                                                                     \
+    X(frames_in)                                                                                                     \
+    X(frames_out)                                                                                                    \
+    X(bytes_in)                                                                                                      \
+    X(bytes_out)                                                                                                     \
+    X(outbox_depth)                                                                                                  \
+    X(outbox_bytes)                                                                                                  \
+    X(outbox_high_water)
+
+// A snapshot of the client's counters (all std::uint64_t, starting at 0).
+struct Stats {
+#define TETHER_STATS_MEMBER_(name) std::uint64_t name = 0;
+    TETHER_STATS_FIELDS(TETHER_STATS_MEMBER_)
+#undef TETHER_STATS_MEMBER_
+};
+
+} // namespace tether
