@@ -13,7 +13,7 @@ packages=(
 for arg in "$@"; do
   case "$arg" in
     --bindings) packages+=(python3 python3-pytest mono-mcs mono-runtime nunit-console libnunit-cil-dev) ;;
-    --bench) packages+=(libbenchmark-dev) ;;
+    --bench) packages+=(libbenchmark-dev libboost-dev) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     --demo) packages+=(python3 tmux) ;;
     # samples/gin-server, built in GOPATH mode from these (no module downloads).

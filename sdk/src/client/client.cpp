@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 
+#include "core/json_encode.hpp"
 #include "core/session.hpp"
 #include "transport/reactor.hpp"
 #include "transport/transport.hpp"
@@ -505,14 +506,21 @@ Client::~Client() {
 std::error_code Client::connect() { return impl_->guarded(&core::Session::start); }
 
 SendResult Client::send(const nlohmann::json& data, std::string_view message_id) {
-    std::string text;
-    try {
-        text = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
-    } catch (const nlohmann::json::exception& e) {
-        SendResult r;
-        r.error = make_error_code(errc::invalid_utf8);
-        r.detail = e.what();
-        return r;
+    // One buffer per application thread, reused: the fast encoder appends the
+    // dump to it; nlohmann's dump runs only where the encoder declines (and
+    // words the error). A buffer grown by a huge message is not kept.
+    thread_local std::string text;
+    text.clear();
+    if (text.capacity() > 64 * 1024) std::string().swap(text);
+    if (!core::fast::append_compact_dump(text, data, core::kMaxPayloadDepth)) {
+        try {
+            text = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+        } catch (const nlohmann::json::exception& e) {
+            SendResult r;
+            r.error = make_error_code(errc::invalid_utf8);
+            r.detail = e.what();
+            return r;
+        }
     }
     return impl_->send(text, message_id, core::PayloadCheck::trusted);
 }

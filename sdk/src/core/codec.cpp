@@ -524,8 +524,13 @@ Result<ClientFrame> decode_client_frame(std::string_view text, const DecodeLimit
     return dom::decode_client_frame(text, limits);
 }
 
-std::error_code check_nesting(std::string_view text, std::size_t max_depth) {
+std::error_code dom::check_nesting(std::string_view text, std::size_t max_depth) {
     return prescan(text, max_depth) == Prescan::too_deep ? make_error_code(errc::frame_too_deep) : std::error_code{};
+}
+
+std::error_code check_nesting(std::string_view text, std::size_t max_depth) {
+    if (fast::nesting_within(text, max_depth)) return {};
+    return dom::check_nesting(text, max_depth);
 }
 
 // Valid payloads are settled by one allocation-free pass; anything it does

@@ -15,6 +15,7 @@
 //     -0, at most 18 digits). Anything else makes the client-msg decoder
 //     decline, and the DOM path re-dumps the value.
 #include "core/codec_fast.hpp"
+#include "core/swar.hpp"
 #include "core/utf8.hpp"
 
 #include <charconv>
@@ -43,19 +44,7 @@ int hex_value(char c) noexcept {
     return -1;
 }
 
-// Whether any byte of `w` is a quote, a backslash, a control character or
-// non-ASCII (the bytes a string scan must look at). Each term is the classic
-// exact "has a byte less than n" / "has a zero byte" test.
-bool has_special_byte(std::uint64_t w) noexcept {
-    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-    const std::uint64_t quote = w ^ (kOnes * '"');
-    const std::uint64_t backslash = w ^ (kOnes * '\\');
-    const std::uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
-    const std::uint64_t has_quote = (quote - kOnes) & ~quote & kHighs;
-    const std::uint64_t has_backslash = (backslash - kOnes) & ~backslash & kHighs;
-    return (below_space | has_quote | has_backslash | (w & kHighs)) != 0;
-}
+using swar::has_special_byte;
 
 class Scanner {
 public:
@@ -105,9 +94,7 @@ public:
         for (;;) {
             // 8 bytes at a time while none is special (", \\, < 0x20, >= 0x80).
             while (end_ - p_ >= 8) {
-                std::uint64_t w = 0;
-                std::memcpy(&w, p_, sizeof w);
-                if (has_special_byte(w)) break;
+                if (has_special_byte(swar::load8(p_))) break;
                 p_ += 8;
             }
             while (p_ != end_) {
@@ -608,6 +595,32 @@ bool is_valid_json_value(std::string_view text, const DecodeLimits& limits) {
     if (!s.value(0)) return false;
     s.ws();
     return s.at_end();
+}
+
+bool nesting_within(std::string_view text, std::size_t max_depth) noexcept {
+    std::size_t depth = 0;
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    while (p != end) {
+        const char c = *p++;
+        if (c == '"') {
+            for (;;) {
+                while (end - p >= 8 && !swar::has_quote_or_backslash(swar::load8(p))) p += 8;
+                while (p != end && *p != '"' && *p != '\\') ++p;
+                if (p == end) break;
+                if (*p++ == '"') break;
+                if (p == end) break;
+                ++p; // the escaped byte
+            }
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        } else if (c == '\0') {
+            return false;
+        }
+    }
+    return true;
 }
 
 } // namespace tether::core::fast

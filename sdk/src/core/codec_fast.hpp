@@ -33,4 +33,11 @@ std::optional<ClientFrame> decode_client_frame(std::string_view text, const Deco
 // would accept it. False means "not known valid": ask the slow path.
 bool is_valid_json_value(std::string_view text, const DecodeLimits& limits);
 
+// True only if check_nesting(text, max_depth) passes: brackets outside
+// strings nest at most `max_depth` deep and no NUL byte is outside a string,
+// counted exactly as the DOM path's byte-wise pre-scan counts (a backslash
+// in a string skips the next byte; an unterminated string runs to the end).
+// String contents are skipped 8 bytes at a time. False: ask the slow path.
+bool nesting_within(std::string_view text, std::size_t max_depth) noexcept;
+
 } // namespace tether::core::fast

@@ -24,8 +24,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -37,6 +39,9 @@
 #include <nlohmann/json.hpp>
 
 #include "raw_wspp.hpp"
+#ifdef TETHER_BENCH_BEAST
+#include "raw_beast.hpp"
+#endif
 #include "sdk_bench.hpp"
 #include "support.hpp"
 
@@ -54,7 +59,7 @@ struct Options {
     std::vector<std::size_t> sizes{64, 1024, 65536};
     std::vector<double> rates{1000, 10000};
     double warmup_s = 1.0, measure_s = 3.0;
-    int repeat = 3; // throughput runs per (size, implementation); the median is reported
+    int repeat = 5; // throughput rounds (each runs every implementation once); medians and ranges reported
     double rtt_warmup_s = 1.0, rtt_measure_s = 5.0;
     int reconnect_reps = 5;
     std::size_t reconnect_messages = 10000;
@@ -66,15 +71,19 @@ struct Options {
     std::string json_path;
     std::string chat_server = TETHER_CHAT_SERVER;
     bool raw = true; // also measure raw websocketpp
+    std::size_t storm_clients = 10000;
+    int storm_max_backoff_ms = 5000;
+    double storm_down_s = 1.0;
+    std::string storm_svg = "storm.svg";
 };
 
 constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
   --quick                 short windows (the whole run takes well under a minute)
   --json FILE             also write the results as JSON
-  --sections LIST         any of throughput,latency,reconnect,memory,idle (default: all)
+  --sections LIST         any of throughput,latency,reconnect,memory,idle,storm (default: all but storm)
   --sizes LIST            throughput payload sizes in bytes (default 64,1024,65536)
   --warmup S --measure S  throughput warm-up and window, seconds (default 1, 3)
-  --repeat N              throughput runs per case; the median is reported (default 3)
+  --repeat N              throughput rounds, each runs every implementation once (default 5)
   --rates LIST            RTT send rates, msgs/s (default 1000,10000)
   --rtt-warmup S --rtt-seconds S   RTT warm-up and window (default 1, 5)
   --reconnect-reps N      transport cuts (default 5)
@@ -86,6 +95,11 @@ constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
   --heartbeat-ms N        heartbeat of the idle client (default 1000)
   --no-raw                skip the raw websocketpp baselines
   --chat-server PATH      the chat-server binary (default: the one built with this)
+  --storm-clients N       reconnect storm: clients on one EventLoop (default 10000; section "storm",
+                          not in the default set)
+  --storm-max-backoff-ms N  their backoff cap (default 5000)
+  --storm-down-ms N       how long the killed server stays down (default 1000)
+  --storm-svg FILE        the storm's graph (default storm.svg)
 )";
 
 std::vector<std::string> split(const std::string& s) {
@@ -138,6 +152,10 @@ Options parse(int argc, char** argv) {
         else if (a == "--heartbeat-ms") o.heartbeat_ms = std::stoi(value());
         else if (a == "--no-raw") o.raw = false;
         else if (a == "--chat-server") o.chat_server = value();
+        else if (a == "--storm-clients") o.storm_clients = std::stoul(value());
+        else if (a == "--storm-max-backoff-ms") o.storm_max_backoff_ms = std::max(1, std::stoi(value()));
+        else if (a == "--storm-down-ms") o.storm_down_s = std::stod(value()) / 1000.0;
+        else if (a == "--storm-svg") o.storm_svg = value();
         else if (a == "--help" || a == "-h") {
             std::cout << kUsage;
             std::exit(0);
@@ -181,78 +199,135 @@ void print_row(const std::vector<std::string>& cells, const std::vector<int>& wi
 struct Tp {
     std::string impl;
     double rate = 0, mbps = 0, client_us = 0, server_us = 0, allocs = 0, ack_ratio = -1;
-    std::vector<double> runs;
+    double frame_bytes = 0; // SDK: text bytes per frame written (msg frames, the odd ping)
     std::string error;
 };
 
 double tp_rate(const Tp& t) { return t.rate; }
 
+Tp make_tp(const std::string& impl, std::size_t payload_bytes, std::uint64_t n_msgs, double seconds, double client_cpu_s,
+           double server_cpu_s, std::uint64_t allocs, const std::string& error) {
+    Tp t;
+    t.impl = impl;
+    t.error = error;
+    const double n = static_cast<double>(std::max<std::uint64_t>(n_msgs, 1));
+    t.rate = static_cast<double>(n_msgs) / std::max(seconds, 1e-9);
+    t.mbps = t.rate * static_cast<double>(payload_bytes) / 1e6;
+    t.client_us = client_cpu_s * 1e6 / n;
+    t.server_us = server_cpu_s * 1e6 / n;
+    t.allocs = static_cast<double>(allocs) / n;
+    return t;
+}
+
+struct MinMedMax {
+    double min = 0, median = 0, max = 0;
+};
+
+MinMedMax spread(std::vector<double> v) {
+    if (v.empty()) return {};
+    std::sort(v.begin(), v.end());
+    return {v.front(), v[v.size() / 2], v.back()};
+}
+
+json spread_json(const MinMedMax& m) { return json{{"min", m.min}, {"median", m.median}, {"max", m.max}}; }
+
+// One-way throughput. Every round runs each implementation once, in the same
+// order, so a burst of load from other tenants hits one round of all of them
+// rather than every run of one; the ratios are paired per round (SDK run k
+// against peer run k) and their median and range reported.
 json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer* raw_sink) {
     json out = json::array();
-    std::cout << "\n== One-way throughput (payload bytes; SDK: acked by chat-server; raw: received by the sink)\n";
-    const std::vector<int> w{7, 28, 10, 9, 11, 11, 11, 11};
-    print_row({"bytes", "implementation", "msgs/s", "MB/s", "cli us/msg", "srv us/msg", "allocs/msg", "acks/msg"}, w);
+    std::cout << "\n== One-way throughput (SDK: acked by chat-server; raw: received by the sink), " << o.repeat
+              << " interleaved rounds; medians, [min-max] of msgs/s\n";
+    const std::vector<int> w{7, 30, 10, 17, 9, 11, 11, 11, 9};
+    print_row({"bytes", "implementation", "msgs/s", "[min-max] k", "MB/s", "cli us/msg", "srv us/msg", "allocs/msg",
+               "acks/msg"},
+              w);
     for (std::size_t size : o.sizes) {
         const std::string payload = json_payload(size);
-        std::vector<Tp> rows;
-        // SDK
-        {
-            std::vector<Tp> runs;
-            for (int k = 0; k < o.repeat; ++k) {
-                const SdkThroughputResult r =
-                    sdk_throughput(sink_server.url(), sink_server.pid(), payload, o.warmup_s, o.measure_s);
-                Tp t;
-                t.impl = "tether SDK -> chat-server";
-                t.error = r.error;
-                const double n = static_cast<double>(std::max<std::uint64_t>(r.acked, 1));
-                t.rate = static_cast<double>(r.acked) / std::max(r.seconds, 1e-9);
-                t.mbps = t.rate * static_cast<double>(payload.size()) / 1e6;
-                t.client_us = r.client_cpu_s * 1e6 / n;
-                t.server_us = r.server_cpu_s * 1e6 / n;
-                t.allocs = static_cast<double>(r.client_allocs) / n;
-                t.ack_ratio = static_cast<double>(r.ack_frames) / n;
-                runs.push_back(t);
-            }
-            Tp m = median_by(runs, tp_rate);
-            for (auto& r : runs) m.runs.push_back(r.rate);
-            rows.push_back(m);
+        using Run = std::function<Tp()>;
+        std::vector<std::pair<std::string, Run>> impls;
+        for (bool as_value : {false, true}) {
+            const std::string name = as_value ? "tether send(json)" : "tether send_json(text)";
+            impls.emplace_back(name, [&, name, as_value] {
+                const SdkThroughputResult r = sdk_throughput(sink_server.url(), sink_server.pid(), payload,
+                                                             o.warmup_s, o.measure_s, as_value);
+                Tp t = make_tp(name, size, r.acked, r.seconds, r.client_cpu_s, r.server_cpu_s, r.client_allocs, r.error);
+                t.ack_ratio = static_cast<double>(r.ack_frames) / static_cast<double>(std::max<std::uint64_t>(r.acked, 1));
+                t.frame_bytes = static_cast<double>(r.bytes_out) / static_cast<double>(std::max<std::uint64_t>(r.frames_out, 1));
+                return t;
+            });
         }
         if (raw_sink != nullptr) {
             for (RawConfig cfg : {RawConfig::stock, RawConfig::fast_rng}) {
-                std::vector<Tp> runs;
-                for (int k = 0; k < o.repeat; ++k) {
+                impls.emplace_back(to_string(cfg), [&, cfg] {
                     const RawThroughputResult r = raw_throughput(cfg, *raw_sink, payload, o.warmup_s, o.measure_s);
-                    Tp t;
-                    t.impl = to_string(cfg);
-                    t.error = r.error;
-                    const double n = static_cast<double>(std::max<std::uint64_t>(r.messages, 1));
-                    t.rate = static_cast<double>(r.messages) / std::max(r.seconds, 1e-9);
-                    t.mbps = t.rate * static_cast<double>(payload.size()) / 1e6;
-                    t.client_us = r.client_cpu_s * 1e6 / n;
-                    t.server_us = r.server_cpu_s * 1e6 / n;
-                    t.allocs = static_cast<double>(r.client_allocs) / n;
-                    runs.push_back(t);
-                }
-                Tp m = median_by(runs, tp_rate);
-                for (auto& r : runs) m.runs.push_back(r.rate);
-                rows.push_back(m);
+                    return make_tp(to_string(cfg), size, r.messages, r.seconds, r.client_cpu_s, r.server_cpu_s,
+                                   r.client_allocs, r.error);
+                });
             }
+#ifdef TETHER_BENCH_BEAST
+            for (bool nodelay : {false, true}) {
+                const std::string name = nodelay ? "raw Beast, TCP_NODELAY" : "raw Beast, Nagle on (default)";
+                impls.emplace_back(name, [&, name, nodelay] {
+                    const RawThroughputResult r = beast_throughput(nodelay, *raw_sink, payload, o.warmup_s, o.measure_s);
+                    return make_tp(name, size, r.messages, r.seconds, r.client_cpu_s, r.server_cpu_s, r.client_allocs,
+                                   r.error);
+                });
+            }
+#endif
         }
-        for (const Tp& t : rows) {
-            print_row({std::to_string(size), t.impl, human_rate(t.rate), fmt(t.mbps), fmt(t.client_us, 2),
-                       fmt(t.server_us, 2), fmt(t.allocs, 2), t.ack_ratio >= 0 ? fmt(t.ack_ratio, 3) : "-"},
+        std::vector<std::vector<Tp>> runs(impls.size());
+        for (int k = 0; k < o.repeat; ++k)
+            for (std::size_t i = 0; i < impls.size(); ++i) runs[i].push_back(impls[i].second());
+
+        for (std::size_t i = 0; i < impls.size(); ++i) {
+            const Tp t = median_by(runs[i], tp_rate);
+            std::vector<double> rates, cli, srv;
+            for (const Tp& r : runs[i]) {
+                rates.push_back(r.rate);
+                cli.push_back(r.client_us);
+                srv.push_back(r.server_us);
+            }
+            const MinMedMax rs = spread(rates);
+            print_row({std::to_string(size), impls[i].first, human_rate(rs.median),
+                       "[" + fmt(rs.min / 1e3, 0) + "-" + fmt(rs.max / 1e3, 0) + "]", fmt(t.mbps),
+                       fmt(spread(cli).median, 2), fmt(spread(srv).median, 2), fmt(t.allocs, 2),
+                       t.ack_ratio >= 0 ? fmt(t.ack_ratio, 3) : "-"},
                       w);
-            if (!t.error.empty()) std::cout << "        error: " << t.error << "\n";
-            json j{{"payload_bytes", size},     {"implementation", t.impl}, {"msgs_per_s", t.rate},
-                   {"mb_per_s", t.mbps},        {"runs_msgs_per_s", t.runs}, {"client_cpu_us_per_msg", t.client_us},
-                   {"server_cpu_us_per_msg", t.server_us}, {"client_allocs_per_msg", t.allocs}};
+            for (const Tp& r : runs[i])
+                if (!r.error.empty()) std::cout << "        error: " << r.error << "\n";
+            json j{{"payload_bytes", size},
+                   {"implementation", impls[i].first},
+                   {"msgs_per_s", spread_json(rs)},
+                   {"runs_msgs_per_s", rates},
+                   {"client_cpu_us_per_msg", spread_json(spread(cli))},
+                   {"server_cpu_us_per_msg", spread_json(spread(srv))},
+                   {"client_allocs_per_msg", t.allocs}};
             if (t.ack_ratio >= 0) j["ack_frames_per_msg"] = t.ack_ratio;
+            if (t.frame_bytes > 0) {
+                j["frame_text_bytes"] = t.frame_bytes;
+                std::cout << "        " << impls[i].first << ": " << fmt(t.frame_bytes, 1)
+                          << " B of frame text per message (+ a 6 B WebSocket header up to 125 B, 8 B above)\n";
+            }
             if (!t.error.empty()) j["error"] = t.error;
             out.push_back(j);
         }
-        if (rows.size() == 3 && rows[1].rate > 0 && rows[2].rate > 0) {
-            std::cout << "        SDK / raw stock = " << fmt(rows[0].rate / rows[1].rate, 2)
-                      << "x, SDK / raw fast-RNG = " << fmt(rows[0].rate / rows[2].rate, 2) << "x\n";
+        // Paired ratios: each SDK row against each peer, round by round.
+        for (std::size_t s = 0; s < 2 && s < impls.size(); ++s) {
+            for (std::size_t p = 2; p < impls.size(); ++p) {
+                std::vector<double> ratio;
+                for (int k = 0; k < o.repeat; ++k)
+                    if (runs[p][static_cast<std::size_t>(k)].rate > 0)
+                        ratio.push_back(runs[s][static_cast<std::size_t>(k)].rate / runs[p][static_cast<std::size_t>(k)].rate);
+                const MinMedMax m = spread(ratio);
+                std::cout << "        " << impls[s].first << " / " << impls[p].first << " = " << fmt(m.median, 2)
+                          << "x [" << fmt(m.min, 2) << "-" << fmt(m.max, 2) << "]\n";
+                out.push_back(json{{"payload_bytes", size},
+                                   {"ratio", impls[s].first + " / " + impls[p].first},
+                                   {"paired_rounds", ratio},
+                                   {"spread", spread_json(m)}});
+            }
         }
     }
     return out;
@@ -329,6 +404,153 @@ json run_reconnect(const Options& o, const ChildProcess& sink_server) {
     json j{{"messages", o.reconnect_messages}, {"backoff_base_ms", o.backoff_ms}, {"ready_ms", r.ready_ms},
            {"drained_ms", r.drained_ms},       {"ready_ms_median", median(r.ready_ms)},
            {"drained_ms_median", median(r.drained_ms)}, {"resumes", r.resumes}};
+    if (!r.error.empty()) j["error"] = r.error;
+    return j;
+}
+
+// ---- reconnect storm ------------------------------------------------------------------
+
+// Plain SVG text: server accepts per 100 ms (bars), client connection
+// attempts per 100 ms (line), clients ready (line, right axis).
+void write_storm_svg(const std::string& path, const std::vector<double>& accepts, const std::vector<double>& attempts,
+                     const std::vector<double>& ready, std::size_t clients, double restart_s) {
+    const double W = 900, H = 360, L = 60, R = 60, T = 30, B = 40;
+    const std::size_t bins = std::max({accepts.size(), attempts.size(), ready.size(), std::size_t{1}});
+    double ymax = 1;
+    for (double v : accepts) ymax = std::max(ymax, v);
+    for (double v : attempts) ymax = std::max(ymax, v);
+    const double bw = (W - L - R) / static_cast<double>(bins);
+    auto x = [&](std::size_t i) { return L + bw * static_cast<double>(i); };
+    auto y = [&](double v) { return H - B - (H - T - B) * v / ymax; };
+    auto y2 = [&](double v) { return H - B - (H - T - B) * v / std::max<double>(static_cast<double>(clients), 1); };
+    std::ofstream f(path);
+    f << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << L << "\" y=\"18\" font-size=\"13\">Reconnect storm: " << clients
+      << " clients, server killed at 0 s, restarted at " << fmt(restart_s, 1) << " s (per 100 ms)</text>\n";
+    for (std::size_t i = 0; i < accepts.size(); ++i)
+        f << "<rect x=\"" << fmt(x(i), 1) << "\" y=\"" << fmt(y(accepts[i]), 1) << "\" width=\""
+          << fmt(std::max(bw - 1, 1.0), 1) << "\" height=\"" << fmt(H - B - y(accepts[i]), 1)
+          << "\" fill=\"#4878d0\"/>\n";
+    auto polyline = [&](const std::vector<double>& v, bool right, const char* colour) {
+        f << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"1.5\" points=\"";
+        for (std::size_t i = 0; i < v.size(); ++i)
+            f << fmt(x(i) + bw / 2, 1) << "," << fmt(right ? y2(v[i]) : y(v[i]), 1) << " ";
+        f << "\"/>\n";
+    };
+    polyline(attempts, false, "#ee854a");
+    polyline(ready, true, "#6acc64");
+    // Axes and labels.
+    f << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B
+      << "\" stroke=\"black\"/>\n<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B
+      << "\" stroke=\"black\"/>\n";
+    for (int k = 0; k <= 4; ++k) {
+        const double v = ymax * k / 4;
+        f << "<text x=\"" << L - 6 << "\" y=\"" << fmt(y(v) + 4, 1) << "\" text-anchor=\"end\">" << fmt(v, 0)
+          << "</text>\n<text x=\"" << W - R + 6 << "\" y=\"" << fmt(y(v) + 4, 1) << "\">"
+          << fmt(static_cast<double>(clients) * k / 4, 0) << "</text>\n";
+    }
+    const std::size_t step = std::max<std::size_t>(10, (bins / 10 + 9) / 10 * 10);
+    for (std::size_t i = 0; i <= bins; i += step)
+        f << "<text x=\"" << fmt(x(i), 1) << "\" y=\"" << H - B + 15 << "\" text-anchor=\"middle\">"
+          << fmt(static_cast<double>(i) / 10, 0) << " s</text>\n";
+    f << "<text x=\"" << L + 10 << "\" y=\"" << T + 12 << "\" fill=\"#4878d0\">server accepts (WebSocket opens)</text>\n"
+      << "<text x=\"" << L + 10 << "\" y=\"" << T + 26 << "\" fill=\"#ee854a\">client connection attempts</text>\n"
+      << "<text x=\"" << L + 10 << "\" y=\"" << T + 40 << "\" fill=\"#6acc64\">clients ready (right axis)</text>\n"
+      << "</svg>\n";
+}
+
+json run_storm(const Options& o) {
+    std::cout << "\n== Reconnect storm: " << o.storm_clients << " clients on one EventLoop, chat-server killed (-9) and "
+              << "restarted after " << fmt(o.storm_down_s * 1000, 0) << " ms; backoff max " << o.storm_max_backoff_ms
+              << " ms\n";
+    // --verbose: the server logs "conn N open" per WebSocket opened; the
+    // benchmark timestamps those lines as they arrive (accepts per 100 ms).
+    const std::vector<std::string> base{"--heartbeat-ms", "0", "--verbose"};
+    auto args = [&](const std::string& port) {
+        std::vector<std::string> a{"--port", port};
+        a.insert(a.end(), base.begin(), base.end());
+        return a;
+    };
+    auto server = std::make_unique<ChildProcess>(o.chat_server, args("0"), std::chrono::milliseconds(10000), " open");
+    const std::uint16_t port = server->port();
+    Clock::time_point killed_at{};
+    const SdkStormResult r = sdk_storm(
+        server->url(), o.storm_clients, std::chrono::milliseconds(o.storm_max_backoff_ms), o.storm_down_s, 120.0,
+        [&] {
+            killed_at = Clock::now();
+            server->kill_now();
+        },
+        [&] {
+            server = std::make_unique<ChildProcess>(o.chat_server, args(std::to_string(port)),
+                                                    std::chrono::milliseconds(10000), " open");
+        });
+    const pid_t server_pid = server->pid();
+    const double server_cpu_s = process_cpu_seconds(server_pid);
+    const std::vector<Clock::time_point> opens = server->stderr_hits();
+    server.reset();
+
+    // Bins of 100 ms from the kill.
+    const std::size_t bins = r.samples.size();
+    std::vector<double> accepts(bins, 0), attempts(bins, 0), ready(bins, 0);
+    for (const auto& t : opens) {
+        const double s = std::chrono::duration<double>(t - killed_at).count();
+        if (s < 0) continue;
+        const auto b = static_cast<std::size_t>(s * 10);
+        if (b < bins) accepts[b] += 1;
+    }
+    double peak_rss = 0;
+    for (std::size_t i = 0; i < bins; ++i) {
+        attempts[i] = i < r.attempts_per_100ms.size() ? r.attempts_per_100ms[i] : 0.0;
+        ready[i] = static_cast<double>(r.samples[i].ready);
+        peak_rss = std::max(peak_rss, static_cast<double>(r.samples[i].rss));
+    }
+    // The storm: from the first accept after the restart to the last one.
+    std::size_t first = bins, last = 0;
+    double total = 0, peak = 0;
+    for (std::size_t i = 0; i < bins; ++i) {
+        if (accepts[i] <= 0) continue;
+        first = std::min(first, i);
+        last = i;
+        total += accepts[i];
+        peak = std::max(peak, accepts[i]);
+    }
+    const double storm_bins = first <= last ? static_cast<double>(last - first + 1) : 1;
+    const double mean = total / storm_bins;
+    const double cpu = r.samples.empty() ? 0 : r.samples.back().cpu_s;
+    std::cout << "  first connect of all: " << fmt(r.connect_all_s, 2) << " s\n"
+              << "  kill -> every client ready again: "
+              << (r.all_ready_s >= 0 ? fmt(r.all_ready_s, 2) + " s" : std::string("NOT within the deadline"))
+              << " (server down " << fmt(r.down_s, 2) << " s; target max_backoff + 5 s = "
+              << fmt(o.storm_max_backoff_ms / 1000.0 + 5, 1) << " s)\n"
+              << "  server accepts: " << fmt(total, 0) << " over " << fmt(storm_bins / 10, 1) << " s; peak "
+              << fmt(peak, 0) << " per 100 ms, mean " << fmt(mean, 1) << " => peak / mean = " << fmt(peak / std::max(mean, 1e-9), 2)
+              << "x (target <= 3x)\n"
+              << "  client connection attempts after the kill: " << (r.samples.empty() ? 0 : r.samples.back().attempts)
+              << "; failed clients: " << r.failed << "; ready at the end: " << r.ready_at_end << "\n"
+              << "  client process: peak RSS " << fmt(peak_rss / 1048576.0, 1) << " MiB, CPU " << fmt(cpu, 2)
+              << " s from the kill to the end; restarted server CPU " << fmt(server_cpu_s, 2) << " s\n";
+    if (!r.error.empty()) std::cout << "  error: " << r.error << "\n";
+    if (!o.storm_svg.empty() && bins > 0) {
+        write_storm_svg(o.storm_svg, accepts, attempts, ready, o.storm_clients, r.down_s);
+        std::cout << "  wrote " << o.storm_svg << "\n";
+    }
+    json samples = json::array();
+    for (std::size_t i = 0; i < bins; ++i)
+        samples.push_back(json{{"t_s", r.samples[i].t_s},
+                               {"rss", r.samples[i].rss},
+                               {"cpu_s", r.samples[i].cpu_s},
+                               {"ready", r.samples[i].ready},
+                               {"client_attempts", attempts[i]},
+                               {"server_accepts", accepts[i]}});
+    json j{{"clients", o.storm_clients},     {"max_backoff_ms", o.storm_max_backoff_ms},
+           {"down_s", r.down_s},             {"connect_all_s", r.connect_all_s},
+           {"all_ready_again_s", r.all_ready_s}, {"server_accepts", total},
+           {"peak_accepts_per_100ms", peak}, {"mean_accepts_per_100ms", mean},
+           {"failed", r.failed},             {"ready_at_end", r.ready_at_end},
+           {"peak_rss", peak_rss},           {"client_cpu_s", cpu},
+           {"server_cpu_s", server_cpu_s},   {"samples", samples}};
     if (!r.error.empty()) j["error"] = r.error;
     return j;
 }
@@ -521,6 +743,7 @@ int main(int argc, char** argv) {
         if (o.sections.count("reconnect")) result["reconnect"] = run_reconnect(o, sink);
         if (o.sections.count("memory")) result["memory"] = run_memory(o, sink, self_exe());
         if (o.sections.count("idle")) result["idle"] = run_idle(o, sink);
+        if (o.sections.count("storm")) result["storm"] = run_storm(o);
     } catch (const std::exception& e) {
         std::cerr << "tether_bench_e2e: " << e.what() << "\n";
         result["error"] = e.what();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <type_traits>
 
 #include "alloc_count.hpp"
 #include "support.hpp"
@@ -40,8 +41,9 @@ tether::ClientOptions base_options(const std::string& url) {
 } // namespace
 
 SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, const std::string& payload,
-                                   double warmup_s, double measure_s) {
+                                   double warmup_s, double measure_s, bool as_value) {
     SdkThroughputResult r;
+    const nlohmann::json value = nlohmann::json::parse(payload);
     tether::Client client(base_options(url));
     client.connect();
     if (!wait_ready(client)) {
@@ -53,7 +55,7 @@ SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, con
     std::string send_error;
     std::thread sender([&] {
         while (!stop.load(std::memory_order_relaxed)) {
-            const tether::SendResult s = client.send_json(payload);
+            const tether::SendResult s = as_value ? client.send(value) : client.send_json(payload);
             if (s) continue;
             if (s.error == tether::errc::outbox_full) {
                 // The outbox holds up to 100,000 messages (64 MiB): the io
@@ -85,6 +87,7 @@ SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, con
     // Against the sink (rooms mode, no replies) every inbound frame is an ack.
     r.ack_frames = (s1.frames_in - s0.frames_in) - (s1.messages_received - s0.messages_received);
     r.frames_out = s1.frames_out - s0.frames_out;
+    r.bytes_out = s1.bytes_out - s0.bytes_out;
     r.outbox_full_waits = full_waits.load();
     if (!send_error.empty()) r.error = send_error;
     client.abort();
@@ -259,9 +262,13 @@ OutboxMemoryResult sdk_outbox_memory(std::size_t n, std::size_t payload_bytes) {
     o.outbox.max_bytes = std::max<std::size_t>(o.outbox.max_bytes, n * (payload_bytes + 64) * 2);
     tether::Client client(std::move(o));
     const std::string payload = json_payload(payload_bytes);
-    // Generated ids: a 16-hex-digit prefix, '-', the decimal local id.
+    // Generated ids: 11 base64url digits of prefix, the local id in base64url digits.
     std::size_t id_total = 0;
-    for (std::size_t k = 1; k <= n; ++k) id_total += 17 + std::to_string(k).size();
+    for (std::size_t k = 1; k <= n; ++k) {
+        std::size_t digits = 1;
+        for (std::size_t v = k >> 6; v != 0; v >>= 6) ++digits;
+        id_total += 11 + digits;
+    }
     r.id_bytes = id_total / std::max<std::size_t>(n, 1);
     trim_heap();
     const std::size_t h0 = main_arena_in_use();
@@ -321,6 +328,84 @@ SdkIdleResult sdk_idle_wakeups(const std::string& url, int heartbeat_ms, double 
     r.voluntary = s1.voluntary - s0.voluntary;
     r.pings = p1 - p0;
     r.heartbeat_ms = heartbeat_ms;
+    return r;
+}
+
+SdkStormResult sdk_storm(const std::string& url, std::size_t n, std::chrono::milliseconds max_backoff, double down_s,
+                         double deadline_s, const std::function<void()>& kill, const std::function<void()>& restart) {
+    SdkStormResult r;
+    r.clients = n;
+    std::atomic<std::int64_t> ready{0};
+    std::atomic<std::int64_t> failed{0};
+    std::atomic<std::uint64_t> attempts{0};
+    constexpr std::size_t kBins = 1200; // 120 s of 100 ms
+    std::vector<std::atomic<std::uint32_t>> bins(kBins);
+    std::atomic<std::int64_t> killed_ns{0}; // steady clock; 0: not yet killed
+    auto loop = tether::EventLoop::create();
+    tether::ClientOptions o = base_options(url);
+    o.loop = loop;
+    o.backoff.max = max_backoff;
+    o.callbacks.on_state = [&](const tether::StateChange& c) {
+        if (c.to == tether::State::ready) ready.fetch_add(1, std::memory_order_relaxed);
+        if (c.from == tether::State::ready) ready.fetch_sub(1, std::memory_order_relaxed);
+        if (c.to == tether::State::failed) failed.fetch_add(1, std::memory_order_relaxed);
+        if (c.to != tether::State::connecting) return;
+        attempts.fetch_add(1, std::memory_order_relaxed);
+        const std::int64_t k = killed_ns.load(std::memory_order_relaxed);
+        if (k == 0) return;
+        const auto bin = static_cast<std::size_t>((Clock::now().time_since_epoch().count() - k) / 100'000'000);
+        if (bin < kBins) bins[bin].fetch_add(1, std::memory_order_relaxed);
+    };
+    std::vector<std::unique_ptr<tether::Client>> clients;
+    clients.reserve(n);
+    const auto t0 = Clock::now();
+    for (std::size_t i = 0; i < n; ++i) {
+        clients.push_back(std::make_unique<tether::Client>(o));
+        clients.back()->connect();
+    }
+    const auto all_ready = [&] { return ready.load(std::memory_order_relaxed) == static_cast<std::int64_t>(n); };
+    if (!wait_for(all_ready, 120000ms, 5000us)) {
+        r.error = "only " + std::to_string(ready.load()) + " of " + std::to_string(n) + " clients ready within 120 s";
+        return r;
+    }
+    r.connect_all_s = seconds_since(t0);
+    sleep_s(0.5);
+
+    const double cpu0 = self_cpu_seconds();
+    const std::uint64_t attempts0 = attempts.load();
+    const auto killed_at = Clock::now();
+    static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
+    killed_ns = killed_at.time_since_epoch().count();
+    auto sample = [&] {
+        StormSample s;
+        s.t_s = seconds_since(killed_at);
+        s.rss = rss_bytes();
+        s.cpu_s = self_cpu_seconds() - cpu0;
+        s.ready = static_cast<std::size_t>(std::max<std::int64_t>(ready.load(std::memory_order_relaxed), 0));
+        s.attempts = attempts.load(std::memory_order_relaxed) - attempts0;
+        r.samples.push_back(s);
+    };
+    kill();
+    // Samples on a fixed 100 ms grid from the kill, restart included.
+    bool restarted = false;
+    for (int k = 1;; ++k) {
+        std::this_thread::sleep_until(killed_at + std::chrono::milliseconds(100 * k));
+        if (!restarted && seconds_since(killed_at) >= down_s) {
+            restart();
+            r.down_s = seconds_since(killed_at);
+            restarted = true;
+        }
+        sample();
+        // ready counts down as the clients notice the kill; "again" needs the restart first.
+        if (restarted && r.all_ready_s < 0 && all_ready()) r.all_ready_s = seconds_since(killed_at);
+        if (r.all_ready_s >= 0 && seconds_since(killed_at) >= r.all_ready_s + 1.0) break; // 1 s of tail
+        if (seconds_since(killed_at) >= deadline_s) break;
+    }
+    for (std::size_t i = 0; i < r.samples.size() && i < kBins; ++i) r.attempts_per_100ms.push_back(bins[i].load());
+    r.failed = static_cast<std::size_t>(failed.load());
+    r.ready_at_end = static_cast<std::size_t>(std::max<std::int64_t>(ready.load(), 0));
+    for (auto& c : clients) c->abort();
+    clients.clear();
     return r;
 }
 

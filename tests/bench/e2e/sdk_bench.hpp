@@ -6,8 +6,10 @@
 // stopped.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -19,6 +21,7 @@ struct SdkThroughputResult {
     std::uint64_t acked = 0;          // messages acked in the window
     std::uint64_t ack_frames = 0;     // ack frames received in the window
     std::uint64_t frames_out = 0;     // frames the client wrote in the window
+    std::uint64_t bytes_out = 0;      // their text bytes (WebSocket header not included)
     double client_cpu_s = 0;          // CPU of this whole process in the window
     double server_cpu_s = 0;          // CPU of the chat-server process in the window
     std::uint64_t outbox_full_waits = 0;
@@ -31,8 +34,10 @@ struct SdkThroughputResult {
 // sleeps 1 ms and retries: the outbox stays full, so the io thread never
 // waits for it); rate = messages acked over `measure` seconds after
 // `warmup` seconds.
+// `as_value`: send(nlohmann::json) of the parsed payload instead of
+// send_json(text) (the encoder instead of the validator).
 SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, const std::string& payload,
-                                   double warmup_s, double measure_s);
+                                   double warmup_s, double measure_s, bool as_value = false);
 
 struct SdkLatencyResult {
     std::vector<std::int64_t> rtt_ns;
@@ -92,5 +97,35 @@ struct SdkIdleResult {
 // One ready client alone on its EventLoop, with heartbeat `heartbeat_ms`
 // (the server must not impose its own): io-thread wakeups over `seconds`.
 SdkIdleResult sdk_idle_wakeups(const std::string& url, int heartbeat_ms, double seconds);
+
+struct StormSample {
+    double t_s = 0;            // since the kill
+    std::size_t rss = 0;       // this process
+    double cpu_s = 0;          // this process, cumulative since the kill
+    std::size_t ready = 0;     // clients in State::ready
+    std::uint64_t attempts = 0; // connection attempts of all clients since the kill (to == connecting)
+};
+
+struct SdkStormResult {
+    std::size_t clients = 0;
+    double connect_all_s = 0; // first start: every client ready
+    double down_s = 0;        // kill -> restart returned
+    double all_ready_s = -1;  // kill -> every client ready again; -1: not within the deadline
+    std::size_t failed = 0;   // clients in State::failed at the end
+    std::size_t ready_at_end = 0;
+    std::vector<StormSample> samples; // every 100 ms from the kill to the end
+    // Connection attempts binned by when they were made (on the io thread),
+    // 100 ms per bin from the kill: unlike samples[].attempts, not smeared by
+    // a sampling thread that the machine's load delays.
+    std::vector<std::uint32_t> attempts_per_100ms;
+    std::string error;
+};
+
+// The reconnect storm: `n` clients on one EventLoop, backoff max `max_backoff`;
+// once all are ready, `kill()` (the server dies: kill -9), `down_s` later
+// `restart()` (the server again, same port), then samples every 100 ms until
+// every client is ready again or `deadline_s` after the kill.
+SdkStormResult sdk_storm(const std::string& url, std::size_t n, std::chrono::milliseconds max_backoff, double down_s,
+                         double deadline_s, const std::function<void()>& kill, const std::function<void()>& restart);
 
 } // namespace bench

@@ -22,6 +22,7 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace bench {
@@ -80,9 +81,15 @@ double stat_cpu_seconds(const std::string& path) {
 // ---- child processes -----------------------------------------------------------
 
 ChildProcess::ChildProcess(const std::string& path, const std::vector<std::string>& args,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout, const std::string& stderr_needle) {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    int err[2] = {-1, -1};
+    if (!stderr_needle.empty() && ::pipe2(err, O_CLOEXEC) != 0) {
+        ::close(out[0]);
+        ::close(out[1]);
+        throw std::runtime_error("pipe2 failed");
+    }
     std::vector<std::string> argv_s;
     argv_s.push_back(path);
     argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -98,12 +105,36 @@ ChildProcess::ChildProcess(const std::string& path, const std::vector<std::strin
     }
     if (pid == 0) {
         ::dup2(out[1], STDOUT_FILENO);
+        if (err[1] >= 0) ::dup2(err[1], STDERR_FILENO);
         ::execv(path.c_str(), argv.data());
         ::_exit(127);
     }
     ::close(out[1]);
     pid_ = pid;
     register_child(pid);
+    if (err[1] >= 0) {
+        ::close(err[1]);
+        err_fd_ = err[0];
+        reader_ = std::thread([this, needle = stderr_needle] {
+            std::string pending;
+            char buf[65536];
+            for (;;) {
+                const ssize_t n = ::read(err_fd_, buf, sizeof buf);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) return; // the child is gone
+                const auto now = Clock::now();
+                pending.append(buf, static_cast<std::size_t>(n));
+                std::size_t start = 0, nl = 0;
+                std::lock_guard<std::mutex> lock(hits_mu_);
+                while ((nl = pending.find('\n', start)) != std::string::npos) {
+                    if (std::string_view(pending).substr(start, nl - start).find(needle) != std::string_view::npos)
+                        hits_.push_back(now);
+                    start = nl + 1;
+                }
+                pending.erase(0, start);
+            }
+        });
+    }
 
     // First stdout line: "listening on <host>:<port>".
     std::string line;
@@ -133,8 +164,33 @@ std::string ChildProcess::url(const std::string& path) const {
     return "ws://127.0.0.1:" + std::to_string(port_) + path;
 }
 
-void ChildProcess::stop() {
+void ChildProcess::join_reader() {
+    if (reader_.joinable()) reader_.join(); // returns at EOF: the child has exited
+    if (err_fd_ >= 0) ::close(err_fd_);
+    err_fd_ = -1;
+}
+
+std::vector<Clock::time_point> ChildProcess::stderr_hits() const {
+    std::lock_guard<std::mutex> lock(hits_mu_);
+    return hits_;
+}
+
+void ChildProcess::kill_now() {
     if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    unregister_child(pid_);
+    pid_ = -1;
+    join_reader();
+}
+
+void ChildProcess::stop() {
+    if (pid_ <= 0) {
+        join_reader();
+        return;
+    }
     ::kill(pid_, SIGTERM);
     int status = 0;
     const auto deadline = Clock::now() + std::chrono::seconds(3);
@@ -151,6 +207,7 @@ void ChildProcess::stop() {
     }
     unregister_child(pid_);
     pid_ = -1;
+    join_reader();
 }
 
 std::string run_and_capture(const std::string& path, const std::vector<std::string>& args,

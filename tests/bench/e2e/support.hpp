@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace bench {
@@ -25,8 +27,11 @@ class ChildProcess {
 public:
     // Throws std::runtime_error when the child does not start or does not
     // print its port within `timeout`.
+    // `stderr_needle` non-empty: the child's stderr is read by a thread, which
+    // records when each line containing the needle arrived (stderr_hits()).
     ChildProcess(const std::string& path, const std::vector<std::string>& args,
-                 std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+                 std::chrono::milliseconds timeout = std::chrono::milliseconds(10000),
+                 const std::string& stderr_needle = std::string());
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
@@ -35,10 +40,20 @@ public:
     pid_t pid() const { return pid_; }
     std::string url(const std::string& path = "/ws") const;
     void stop();
+    // SIGKILL, no warning (kill -9), and reaps it.
+    void kill_now();
+    // Arrival times of the stderr lines that contained the needle, so far.
+    std::vector<Clock::time_point> stderr_hits() const;
 
 private:
+    void join_reader();
+
     pid_t pid_ = -1;
     std::uint16_t port_ = 0;
+    int err_fd_ = -1;
+    std::thread reader_;
+    mutable std::mutex hits_mu_;
+    std::vector<Clock::time_point> hits_;
 };
 
 // Runs `path args...` to completion and returns its stdout; killed (and an

@@ -71,6 +71,7 @@ namespace dom {
 Result<ServerFrame> decode_server_frame(std::string_view text, const DecodeLimits& limits = {});
 Result<ClientFrame> decode_client_frame(std::string_view text, const DecodeLimits& limits = {});
 std::error_code validate_json_value(std::string_view text, const DecodeLimits& limits, std::string* detail = nullptr);
+std::error_code check_nesting(std::string_view text, std::size_t max_depth);
 } // namespace dom
 
 // Only the cheap nesting check of validate_json_value (for payloads the SDK
