@@ -89,7 +89,7 @@ fuzz() {
   if ! command -v clang++ >/dev/null; then echo "clang++ not found: fuzz smoke skipped"; return 0; fi
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_FUZZ=ON \
     -DTETHER_BUILD_TRANSPORT=OFF -DTETHER_BUILD_SAMPLES=OFF -DTETHER_BUILD_BENCH=OFF >/dev/null
-  cmake --build build-fuzz -j "$jobs" --target frame_codec_fuzz session_fuzz
+  cmake --build build-fuzz -j "$jobs" --target frame_codec_fuzz session_fuzz json_encode_fuzz
   ctest --test-dir build-fuzz --output-on-failure --timeout 300 -L fuzz
 }
 

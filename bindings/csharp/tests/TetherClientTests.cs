@@ -180,8 +180,8 @@ namespace Tether.Tests
         [Test, Category("NoServer")]
         public void VersionAndStructLayout()
         {
-            Assert.AreEqual(100, TetherClient.VersionNumber);
-            Assert.AreEqual("0.1.0", TetherClient.Version);
+            Assert.AreEqual(200, TetherClient.VersionNumber);
+            Assert.AreEqual("0.2.0", TetherClient.Version);
             Assert.AreEqual(296, Marshal.SizeOf(typeof(NativeOptions)));
             Assert.AreEqual(120, Marshal.SizeOf(typeof(NativeEvent)));
             Assert.AreEqual(192, Marshal.SizeOf(typeof(NativeStats)));

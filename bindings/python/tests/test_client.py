@@ -46,7 +46,7 @@ def messages(events) -> List[tether.Message]:
 
 def test_library_version_and_struct_sizes() -> None:
     assert tether.version() == tether.__version__
-    assert tether.version_number() == 100
+    assert tether.version_number() == 200
     # The C layout on LP64 (tests/c_abi/c_abi_layout_test.c asserts the same).
     assert ctypes.sizeof(_native.ClientOptions) == 296
     assert ctypes.sizeof(_native.Event) == 120

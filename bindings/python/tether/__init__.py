@@ -7,7 +7,7 @@ library path. See docs/python.md.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from . import errors
 from .client import Client, TokenProvider

@@ -3,9 +3,9 @@
 #pragma once
 
 #define TETHER_VERSION_MAJOR 0         ///< incompatible API changes
-#define TETHER_VERSION_MINOR 1         ///< compatible additions
+#define TETHER_VERSION_MINOR 2         ///< compatible additions
 #define TETHER_VERSION_PATCH 0         ///< fixes
-#define TETHER_VERSION_STRING "0.1.0" ///< "MAJOR.MINOR.PATCH"
+#define TETHER_VERSION_STRING "0.2.0" ///< "MAJOR.MINOR.PATCH"
 /// MAJOR * 10000 + MINOR * 100 + PATCH
 #define TETHER_VERSION_NUM (TETHER_VERSION_MAJOR * 10000 + TETHER_VERSION_MINOR * 100 + TETHER_VERSION_PATCH)
 
