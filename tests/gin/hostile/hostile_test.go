@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -320,7 +321,13 @@ func neverReads(t *testing.T, e *env) string {
 		t.Errorf("the server still holds the connection of a client that never read (%d msgs sent): %v", sent, end)
 	}
 	_, hwm := e.s.memory()
-	const bound = 64 << 20
+	bound := int64(64 << 20)
+	// A sanitizer build's allocator keeps freed buffers in quarantine (ASan:
+	// 256 MiB), so its RSS says nothing about this bound; .ci/test.sh raises it
+	// there, and the normal stage checks the 64 MiB.
+	if v, err := strconv.Atoi(os.Getenv("TETHER_HOSTILE_RSS_BOUND_MIB")); err == nil && v > 0 {
+		bound = int64(v) << 20
+	}
 	if hwm-rss0 > bound {
 		t.Errorf("server peak RSS grew by %d MiB (bound %d MiB)", (hwm-rss0)>>20, bound>>20)
 	}
