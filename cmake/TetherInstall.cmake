@@ -15,7 +15,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/sdk/include/tether
   FILES_MATCHING PATTERN "*.hpp")
 
 # tether's static dependencies must be in the export set too (link-only).
-install(TARGETS tether tether_core tether_protocol tether_transport tether_warnings tether_websocketpp
+install(TARGETS tether tether_core tether_protocol tether_transport tether_persist tether_warnings tether_websocketpp
   EXPORT tetherTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

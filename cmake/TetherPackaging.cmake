@@ -80,10 +80,10 @@ programs and by the Python and C# bindings.")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME ${tether_deb_dev})
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-# The static C++ SDK needs OpenSSL and nlohmann-json at link/compile time
+# The static C++ SDK needs OpenSSL, SQLite and nlohmann-json at link/compile time
 # (tetherConfig.cmake finds them); tether/asio.hpp includes Asio.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "${tether_deb_runtime} (= ${TETHER_DEB_VERSION}), libssl-dev, nlohmann-json3-dev (>= 3.10), libasio-dev")
+  "${tether_deb_runtime} (= ${TETHER_DEB_VERSION}), libssl-dev, libsqlite3-dev, nlohmann-json3-dev (>= 3.10), libasio-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION "WebSocket client SDK that survives disconnects (development files)
 tether keeps a WebSocket conversation alive: automatic reconnect with
 jittered backoff, session resume, and replay of every message the other

@@ -140,7 +140,7 @@ inline ChildResult run_child(const std::function<std::string()>& body) {
 // The name of an error code, for messages and comparisons.
 inline std::string code_name(const std::error_code& ec) {
     if (!ec) return "ok";
-    if (ec.category() == store_category()) return store_errc_name(static_cast<store_errc>(ec.value()));
+    if (ec.category() == tether::error_category()) return errc_name(static_cast<errc>(ec.value()));
     return std::string(ec.category().name()) + ":" + std::to_string(ec.value());
 }
 

@@ -442,11 +442,13 @@ TEST(Store, EmptyPathIsInvalid) {
     EXPECT_EQ(o.error(), errc::invalid_argument);
 }
 
-TEST(Store, ErrorCodesHaveNamesAndMessages) {
+TEST(Store, ErrorCodesAreTheStorageBlockOfTetherErrc) {
     for (int v = 500; v <= 506; ++v) {
         const auto e = static_cast<store_errc>(v);
         EXPECT_STRNE(store_errc_name(e), "unknown");
-        EXPECT_EQ(make_error_code(e).category().name(), std::string("tether.store"));
+        EXPECT_EQ(make_error_code(e), make_error_code(static_cast<tether::errc>(v)));
+        EXPECT_TRUE(make_error_code(e) == tether::error_kind::storage) << v;
+        EXPECT_FALSE(make_error_code(e) == tether::error_kind::local) << v;
         EXPECT_FALSE(make_error_code(e).message().empty());
     }
 }

@@ -63,6 +63,13 @@ constexpr CodeEntry kCodes[] = {
     TETHER_CODE(TETHER_E_SESSION_LOST, session_lost),
     TETHER_CODE(TETHER_E_MAX_ATTEMPTS_EXCEEDED, max_attempts_exceeded),
     TETHER_CODE(TETHER_E_NO_TOKEN, no_token),
+    TETHER_CODE(TETHER_E_STORE_LOCKED, store_locked),
+    TETHER_CODE(TETHER_E_STORE_CORRUPT, store_corrupt),
+    TETHER_CODE(TETHER_E_STORE_FOREIGN, store_foreign),
+    TETHER_CODE(TETHER_E_STORE_NEWER_SCHEMA, store_newer_schema),
+    TETHER_CODE(TETHER_E_STORE_READ_ONLY, store_read_only),
+    TETHER_CODE(TETHER_E_STORE_DISK_FULL, store_disk_full),
+    TETHER_CODE(TETHER_E_STORE_IO, store_io),
 };
 #undef TETHER_CODE
 

@@ -17,6 +17,8 @@ namespace Tether
         Unauthorized = -300, Forbidden = -301, TokenExpired = -302, ServerBusy = -303, RateLimited = -304,
         SessionTakenOver = -305, GoingAway = -306, ServerError = -307,
         SessionLost = -400, MaxAttemptsExceeded = -401, NoToken = -402,
+        StoreLocked = -500, StoreCorrupt = -501, StoreForeign = -502, StoreNewerSchema = -503,
+        StoreReadOnly = -504, StoreDiskFull = -505, StoreIo = -506,
         Timeout = -1000, NoMemory = -1001, Internal = -1002,
     }
 
@@ -35,6 +37,7 @@ namespace Tether
         }
 
         public bool IsLocal { get { return (int)Code <= -1 && (int)Code >= -99; } }
+        public bool IsStorage { get { return (int)Code <= -500 && (int)Code >= -599; } }
         public bool IsAuth { get { return Code == ErrorCode.Unauthorized || Code == ErrorCode.Forbidden || Code == ErrorCode.TokenExpired; } }
 
         public static string NameOf(ErrorCode code)

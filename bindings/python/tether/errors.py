@@ -242,6 +242,38 @@ class NoToken(SessionError):
     code, name = -402, "no_token"
 
 
+class StoreError(TetherError):
+    """The persistence file cannot be opened or written (error kind storage)."""
+
+
+class StoreLocked(StoreError):
+    code, name = -500, "store_locked"
+
+
+class StoreCorrupt(StoreError):
+    code, name = -501, "store_corrupt"
+
+
+class StoreForeign(StoreError):
+    code, name = -502, "store_foreign"
+
+
+class StoreNewerSchema(StoreError):
+    code, name = -503, "store_newer_schema"
+
+
+class StoreReadOnly(StoreError):
+    code, name = -504, "store_read_only"
+
+
+class StoreDiskFull(StoreError):
+    code, name = -505, "store_disk_full"
+
+
+class StoreIo(StoreError):
+    code, name = -506, "store_io"
+
+
 class TetherTimeout(TetherError, TimeoutError):
     """A wait in the binding ran out of time (the client itself is fine)."""
 

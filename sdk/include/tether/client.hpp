@@ -13,6 +13,14 @@
 /// callback runs, and the destructor does not wait for itself. From any other
 /// thread the destructor waits for a running callback to finish, and no
 /// callback runs after it returns.
+///
+/// Persistence (ClientOptions::persistence): the session and every unacked
+/// message live in a store file, written once per io-loop turn before that
+/// turn's frames go out. A Client constructed on an existing store resumes
+/// from it (recovered()). Destroying the Client keeps the store for the next
+/// one; close() and abort() end its session and fail its messages. Across a
+/// crash, delivery to on_message is at-least-once and never has a gap: a msg
+/// counts as processed once on_message returned, so dedupe by Message::seq.
 #pragma once
 
 #include <chrono>
@@ -46,6 +54,9 @@ struct Callbacks {
     std::function<void(const SessionLostInfo&)> on_session_lost; ///< resume was refused: a new session
     /// Reported for information (e.g. a protocol error); the client carries on.
     std::function<void(std::error_code, const std::string& detail)> on_error;
+    /// Persistence only: every message whose id is <= `through` is in the
+    /// store (at its Durability) or already acknowledged.
+    std::function<void(MessageId through)> on_durable;
 };
 
 class EventLoop;
@@ -75,6 +86,7 @@ struct ClientOptions {
     TimeoutOptions timeouts;    ///< connect, hello and close deadlines
     TlsOptions tls;             ///< wss:// verification and client certificates
     ProxyOptions proxy;         ///< HTTP CONNECT proxy
+    PersistenceOptions persistence; ///< survive a process restart (off by default)
     std::size_t max_inbound_message_bytes = 16 * 1024 * 1024; ///< larger server messages close the connection
     MessageData message_data = MessageData::json; ///< how Message carries the payload
 
@@ -110,6 +122,15 @@ public:
 
 private:
     std::unique_ptr<Impl> impl_;
+};
+
+/// What a Client found in its persistence store when it was constructed.
+struct Recovered {
+    bool created = false;        ///< the store file was new
+    std::string session;         ///< the stored session, resumed by connect(); empty: none
+    std::size_t messages = 0;    ///< unacknowledged messages loaded; they have ids 1..messages
+    std::size_t bytes = 0;       ///< their bytes (ids + payloads)
+    std::vector<std::string> message_ids; ///< their idempotency keys: message_ids[i] has id i + 1
 };
 
 /// The outcome of send(): a message id, or why the message was refused.
@@ -180,6 +201,8 @@ public:
     Stats stats() const;
     /// @return the current session's id; empty before the first welcome
     std::string session_id() const;
+    /// @return what the persistence store held at construction (empty without persistence)
+    const Recovered& recovered() const;
 
     /// Blocks until the state is closed or failed and the callbacks reporting
     /// it (on_failed for messages left, on_state) have run, or the timeout

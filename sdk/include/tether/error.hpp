@@ -3,9 +3,11 @@
 ///
 /// Values are stable and only ever appended: the C ABI exposes them as
 /// negative ints (TETHER_E_* == -value). Every code belongs to one kind:
-///   - local:  the caller misused the API (nothing was sent, state unchanged);
-///   - remote: the peer or the network misbehaved (counted, reported, and the
-///             session reacts as the close-code table in docs/protocol.md says).
+///   - local:   the caller misused the API (nothing was sent, state unchanged);
+///   - remote:  the peer or the network misbehaved (counted, reported, and the
+///              session reacts as the close-code table in docs/protocol.md says);
+///   - storage: the persistence file (ClientOptions::persistence) cannot be
+///              opened or written; docs/persistence.md says what each means.
 /// Test the kind with `ec == tether::error_kind::local`.
 ///
 /// Three codes say "too big"; they differ in direction and in who noticed:
@@ -85,12 +87,22 @@ enum class errc : int {
     session_lost = 400,          ///< resume refused: a gap in delivery is possible
     max_attempts_exceeded = 401, ///< reconnect attempts exhausted
     no_token = 402,              ///< the token provider had no token to give
+
+    // -- storage: the persistence file (ClientOptions::persistence) ------------
+    store_locked = 500,       ///< another Client or process has the store open
+    store_corrupt = 501,      ///< the store file is truncated or damaged (left as it is)
+    store_foreign = 502,      ///< the file is not a tether store (left as it is)
+    store_newer_schema = 503, ///< written by a newer tether; left untouched
+    store_read_only = 504,    ///< the file or its file system cannot be written
+    store_disk_full = 505,    ///< no space: the commit was rolled back, the stored state is intact
+    store_io = 506,           ///< any other I/O failure on the store
 };
 
-/// The two kinds of errc, as error conditions: `ec == error_kind::local`.
+/// The kinds of errc, as error conditions: `ec == error_kind::local`.
 enum class error_kind : int {
-    local = 1,  ///< the caller misused the API
-    remote = 2, ///< the peer or the network misbehaved
+    local = 1,   ///< the caller misused the API
+    remote = 2,  ///< the peer or the network misbehaved
+    storage = 3, ///< the persistence store: the application decides (free space, delete the file, ...)
 };
 
 /// @return the category of every tether::errc ("tether")

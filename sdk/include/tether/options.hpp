@@ -93,6 +93,21 @@ struct TimeoutOptions {
     Milliseconds close{1000};       ///< bye sent -> connection closed; then it is torn down
 };
 
+/// What a commit of the persistence store guarantees (docs/persistence.md).
+enum class Durability {
+    off,    ///< survives a process crash; a power cut can lose recent commits and corrupt the file
+    normal, ///< survives a process crash; a power cut can roll back recent commits, never corrupt (default)
+    full,   ///< every commit is on the disk before its frames go out (one fsync per commit)
+};
+
+/// Keeps the session and every unacknowledged message in a SQLite file, so a
+/// new Client on the same file (after a crash, a kill or a restart) resumes
+/// the session and re-sends them. Off unless `path` is set.
+struct PersistenceOptions {
+    std::string path;                       ///< the store file (created 0600); empty: nothing persisted
+    Durability durability = Durability::normal; ///< what each commit survives
+};
+
 /// Asked on the io thread before each hello. `refresh` is true after the server
 /// said token_expired. Return std::nullopt when there is no token.
 using TokenProvider = std::function<std::optional<std::string>(bool refresh)>;

@@ -7,6 +7,11 @@
 // then make sure a pump is posted. The pump, on the strand, drains actions
 // and events under the lock, then executes and dispatches them without it.
 // So callbacks never run with an SDK lock held, and run in order, one at a time.
+//
+// Persistence: the session writes its changes into the journal (under the
+// lock) as they happen; the pump commits them once per round, after draining
+// and before executing that round's actions, so no frame goes out ahead of
+// the state it depends on (sdk/src/persist/store.hpp, "write-ahead rule").
 #include "tether/client.hpp"
 
 #include <algorithm>
@@ -17,6 +22,7 @@
 #include <mutex>
 #include <random>
 
+#include "client/store_journal.hpp"
 #include "core/json_encode.hpp"
 #include "core/session.hpp"
 #include "transport/reactor.hpp"
@@ -136,9 +142,11 @@ std::uint64_t random_seed() {
 
 } // namespace
 
+using client_detail::StoreJournal;
+
 class Client::Impl final : public transport::TransportEvents, public std::enable_shared_from_this<Impl> {
 public:
-    Impl(ClientOptions options, CheckedOptions checked)
+    Impl(ClientOptions options, CheckedOptions checked, std::optional<StoreJournal::Opened> store)
         : options_(std::move(options)),
           url_(std::move(checked.url)),
           loop_(options_.loop ? options_.loop : EventLoop::create()),
@@ -156,7 +164,15 @@ public:
         t.user_agent = options_.client_name + "/" + options_.client_version + " tether/" TETHER_VERSION_STRING;
         t.log = make_log_sink();
         transport_ = transport::make_websocket_transport(reactor, *strand_, *this, std::move(t));
+        if (store) {
+            journal_ = std::move(store->journal);
+            recovered_ = std::move(store->recovered);
+            session_.restore(store->state);
+            session_.attach_journal(journal_.get());
+        }
     }
+
+    const Recovered& recovered() const { return recovered_; }
 
     // ---- application side (any thread) ----
 
@@ -232,6 +248,12 @@ public:
             std::lock_guard<std::mutex> lock(mu_);
             if (shut_down_) return;
             shut_down_ = true;
+            if (journal_) {
+                // Destroying the client keeps the store for the next one:
+                // the teardown below must not record "every message failed".
+                session_.attach_journal(nullptr);
+                commit_locked();
+            }
             if (!is_terminal(session_.state())) session_.abort(now());
         }
         if (strand_->running_in_this_thread()) {
@@ -309,6 +331,7 @@ private:
         events.swap(spare_events_);
         std::optional<TimePoint> deadline;
         bool terminal_now = false;
+        StoreJournal::CommitOutcome committed;
         {
             std::lock_guard<std::mutex> lock(mu_);
             pump_posted_ = false;
@@ -316,12 +339,20 @@ private:
             while (auto e = session_.poll_event()) events.push_back(std::move(*e));
             deadline = session_.poll_timeout();
             terminal_now = is_terminal(session_.state());
+            if (journal_) committed = commit_locked(); // before this round's frames go out
         }
         for (auto& a : actions) execute(a);
         rearm(deadline);
+        if (journal_ && !shut_down_) report_commit(committed);
+        std::uint64_t processed = 0; // the last msg seq whose on_message returned
         for (auto& e : events) {
             if (shut_down_) break; // destroyed from a callback: not one more
             dispatch(e);
+            if (auto* m = std::get_if<core::MessageReceived>(&e)) processed = m->seq;
+        }
+        if (journal_ && processed != 0) {
+            std::lock_guard<std::mutex> lock(mu_);
+            session_.confirm_delivered(now(), processed);
         }
         actions.clear();
         events.clear();
@@ -333,6 +364,22 @@ private:
             state_cv_.notify_all();
         }
         schedule_pump_locked();
+    }
+
+    StoreJournal::CommitOutcome commit_locked() { return journal_->commit(); }
+
+    void report_commit(const StoreJournal::CommitOutcome& c) {
+        if (c.error) {
+            if (!store_failing_) {
+                store_failing_ = true;
+                log(LogLevel::error, "persistence: " + c.detail);
+                call(options_.callbacks.on_error, "on_error", c.error, c.detail);
+            }
+        } else if (store_failing_) {
+            store_failing_ = false;
+            log(LogLevel::info, "persistence: the store accepts commits again");
+        }
+        if (c.durable_through) call(options_.callbacks.on_durable, "on_durable", *c.durable_through);
     }
 
     void rearm(std::optional<TimePoint> deadline) {
@@ -460,6 +507,9 @@ private:
     mutable std::mutex mu_;
     mutable std::condition_variable state_cv_;
     core::Session session_;   // guarded by mu_
+    std::unique_ptr<StoreJournal> journal_; // guarded by mu_; null without persistence
+    Recovered recovered_;     // set at construction, then read-only
+    bool store_failing_ = false; // strand only: a commit failure was reported
     bool pump_posted_ = false; // guarded by mu_
     bool terminal_reported_ = false; // guarded by mu_; see wait_until_terminal()
     std::atomic<bool> shut_down_{false};
@@ -476,7 +526,13 @@ Client::Client(ClientOptions options) {
     CheckedOptions checked;
     if (auto problem = validate_options(options, checked); !problem.empty())
         throw std::system_error(make_error_code(errc::invalid_argument), problem);
-    impl_ = std::make_shared<Impl>(std::move(options), std::move(checked));
+    std::optional<StoreJournal::Opened> store;
+    if (!options.persistence.path.empty()) {
+        auto opened = StoreJournal::open(options.persistence);
+        if (!opened) throw std::system_error(opened.error(), opened.detail());
+        store = std::move(opened).value();
+    }
+    impl_ = std::make_shared<Impl>(std::move(options), std::move(checked), std::move(store));
 }
 
 std::unique_ptr<Client> Client::create(ClientOptions options, std::error_code& ec, std::string* detail) {
@@ -538,6 +594,7 @@ std::error_code Client::simulate_network_drop() { return impl_->simulate_network
 State Client::state() const { return impl_->state(); }
 Stats Client::stats() const { return impl_->stats(); }
 std::string Client::session_id() const { return impl_->session_id(); }
+const Recovered& Client::recovered() const { return impl_->recovered(); }
 State Client::wait_until_terminal(Milliseconds timeout) const { return impl_->wait_until_terminal(timeout); }
 
 } // namespace tether

@@ -56,6 +56,13 @@ constexpr Entry kEntries[] = {
     {errc::session_lost, "session_lost", "session could not be resumed; messages may have been missed"},
     {errc::max_attempts_exceeded, "max_attempts_exceeded", "maximum reconnect attempts exceeded"},
     {errc::no_token, "no_token", "token provider returned no token"},
+    {errc::store_locked, "store_locked", "the store is open elsewhere (this or another process)"},
+    {errc::store_corrupt, "store_corrupt", "the store file is truncated or damaged"},
+    {errc::store_foreign, "store_foreign", "the file is not a tether store"},
+    {errc::store_newer_schema, "store_newer_schema", "the store was written by a newer tether version"},
+    {errc::store_read_only, "store_read_only", "the store file or its file system is read-only"},
+    {errc::store_disk_full, "store_disk_full", "no space left for the store; the stored state is unchanged"},
+    {errc::store_io, "store_io", "I/O error on the store file"},
 };
 
 const Entry* find(int value) noexcept {
@@ -72,7 +79,8 @@ public:
         return e ? e->message : "unknown tether error " + std::to_string(value);
     }
     std::error_condition default_error_condition(int value) const noexcept override {
-        return make_error_condition(is_local(static_cast<errc>(value)) ? error_kind::local : error_kind::remote);
+        if (is_local(static_cast<errc>(value))) return make_error_condition(error_kind::local);
+        return make_error_condition(value >= 500 ? error_kind::storage : error_kind::remote);
     }
 };
 
@@ -80,7 +88,12 @@ class KindCategory final : public std::error_category {
 public:
     const char* name() const noexcept override { return "tether.kind"; }
     std::string message(int value) const override {
-        return value == static_cast<int>(error_kind::local) ? "caller error" : "peer or network error";
+        switch (static_cast<error_kind>(value)) {
+        case error_kind::local: return "caller error";
+        case error_kind::remote: return "peer or network error";
+        case error_kind::storage: return "persistence store error";
+        }
+        return "unknown kind";
     }
 };
 

@@ -35,6 +35,16 @@ public:
 
     std::uint64_t last_delivered() const { return last_; }
 
+    // Gated (a journal is attached): acks and hello.resume.last_seq never
+    // exceed the seq the application confirmed it processed (confirm()),
+    // so the server frees nothing a crash could still lose.
+    void set_gated(bool gated) { gated_ = gated; }
+    void confirm(std::uint64_t seq, TimePoint now);
+    // The highest seq the server may be told we hold.
+    std::uint64_t ackable() const { return gated_ && confirmed_ < last_ ? confirmed_ : last_; }
+    // After a restart: everything up to `last` was processed and acked.
+    void restore(std::uint64_t last) { last_ = acked_ = confirmed_ = last; }
+
     // A new session: numbering restarts at 1.
     void reset_session();
     // The connection ended: nothing pending can be acked on it any more (the
@@ -46,7 +56,9 @@ private:
     std::uint64_t last_ = 0;
     std::uint64_t acked_ = 0;          // highest seq acked on this connection
     std::uint32_t unacked_count_ = 0;
-    bool reack_ = false;               // a duplicate arrived: the server missed our ack
+    bool reack_ = false;
+    bool gated_ = false;
+    std::uint64_t confirmed_ = 0;      // gated: processed by the application               // a duplicate arrived: the server missed our ack
     std::optional<TimePoint> ack_due_;
 };
 

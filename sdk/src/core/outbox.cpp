@@ -24,6 +24,23 @@ std::optional<Failure> Outbox::check_bounds(std::size_t id_bytes, std::size_t da
 Result<MessageId> Outbox::push(MessageId local_id, std::string_view id, std::string_view data_json,
                                bool id_generated) {
     if (auto refused = check_bounds(id.size(), data_json.size())) return std::move(*refused);
+    append(local_id, id, data_json, id_generated);
+    return local_id;
+}
+
+void Outbox::restore(MessageId local_id, std::string_view id, std::string_view data_json, std::uint64_t seq) {
+    append(local_id, id, data_json, false);
+    Entry& entry = entries_.back();
+    entry.seq = seq;
+    entry.transmitted = seq != 0;
+    if (seq != 0) next_seq_ = seq + 1;
+}
+
+void Outbox::restore_next_seq(std::uint64_t next_seq) {
+    if (next_seq > next_seq_) next_seq_ = next_seq;
+}
+
+void Outbox::append(MessageId local_id, std::string_view id, std::string_view data_json, bool id_generated) {
     const std::size_t size = id.size() + data_json.size();
     const std::size_t stored = id_generated ? data_json.size() : size;
 
@@ -42,7 +59,6 @@ Result<MessageId> Outbox::push(MessageId local_id, std::string_view id, std::str
     entries_.push_back(std::move(entry));
     bytes_ += size;
     if (entries_.size() > high_water_) high_water_ = entries_.size();
-    return local_id;
 }
 
 Outbox::Entry* Outbox::next_to_send() {

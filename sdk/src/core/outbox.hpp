@@ -73,6 +73,12 @@ public:
     // against max_bytes).
     Result<MessageId> push(MessageId local_id, std::string_view id, std::string_view data_json,
                            bool id_generated = false);
+    // A message recovered from a journal after a restart, in send order:
+    // `seq` 0 for one never numbered. Bounds are not checked; its bytes
+    // count against them, so push() refuses while they are exceeded.
+    void restore(MessageId local_id, std::string_view id, std::string_view data_json, std::uint64_t seq);
+    // The stored session numbered up to next_seq - 1 (some of those acked).
+    void restore_next_seq(std::uint64_t next_seq);
     // The bound push() would refuse a message with these sizes for, if any.
     // Cheap: send() asks before validating the payload, so a caller spinning
     // on a full outbox does not pay for a validation each time.
@@ -108,6 +114,7 @@ public:
     const OutboxConfig& config() const { return config_; }
 
 private:
+    void append(MessageId local_id, std::string_view id, std::string_view data_json, bool id_generated);
     void trim_through(std::uint64_t seq, std::vector<MessageId>& acked);
 
     OutboxConfig config_;

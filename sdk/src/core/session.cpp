@@ -104,6 +104,58 @@ void Session::set_state(TimePoint, State to, std::error_code reason, std::string
     events_.emplace_back(std::move(ev));
 }
 
+// ---- persistence ------------------------------------------------------------
+
+void Session::attach_journal(Journal* journal) {
+    journal_ = journal;
+    inbox_.set_gated(journal != nullptr);
+}
+
+std::error_code Session::restore(const RestoredState& state) {
+    if (state_ != State::idle || next_local_id_ != 1 || !outbox_.empty()) return local_error(errc::invalid_state);
+    if (!state.session.empty() && state.resume_token.empty()) return local_error(errc::invalid_argument);
+    session_id_ = state.session;
+    resume_token_ = state.resume_token;
+    resume_attempts_ = state.resume_attempt;
+    inbox_.restore(state.session.empty() ? 0 : state.inbound_last);
+    for (const RestoredMessage& m : state.messages) outbox_.restore(next_local_id_++, m.id, m.data, m.seq);
+    outbox_.restore_next_seq(state.next_seq);
+    return {};
+}
+
+void Session::confirm_delivered(TimePoint now, std::uint64_t seq) {
+    if (seq == 0 || seq > inbox_.last_delivered()) return;
+    if (journal_) journal_result(journal_->inbound_last(seq), "inbound last");
+    inbox_.confirm(seq, now);
+    flush_ack(now, false);
+}
+
+void Session::journal_result(std::error_code ec, const char* what) {
+    if (!ec) return;
+    events_.emplace_back(ErrorEvent{ec, std::string("persistence could not record the ") + what});
+}
+
+// welcome{resumed:true} with a last_seq beyond anything this client numbered:
+// the store the session was restored from is older than what the server
+// saw (a power cut rolled back commits, or commits failed). Resuming with
+// the stored seqs would make the server drop new messages as duplicates, so
+// the session is given up and a new one started at once; unacked messages
+// go again under their ids (at-least-once).
+void Session::store_behind(TimePoint now, std::uint64_t server_last_seq) {
+    events_.emplace_back(ErrorEvent{make_error_code(errc::session_lost),
+                                    "the server's session is ahead of the stored one (welcome.last_seq " +
+                                        std::to_string(server_last_seq) + ", stored " +
+                                        std::to_string(outbox_.last_seq_sent()) + "): starting a new session"});
+    lost_to_store_behind_ = session_id_;
+    session_id_.clear();
+    resume_token_.clear();
+    inbox_.reset_session();
+    outbox_.renumber_for_new_session();
+    journal_->session_ended();
+    drop_connection(now, true);
+    enter_backoff(now, Duration::zero(), make_error_code(errc::session_lost), "the store is behind the server");
+}
+
 // ---- application inputs ----------------------------------------------------
 
 std::error_code Session::start(TimePoint now) {
@@ -155,6 +207,7 @@ Result<MessageId> Session::send(TimePoint now, std::string_view data_json, std::
         ++stats_.caller_errors;
         return pushed;
     }
+    if (journal_) journal_result(journal_->enqueued(next_local_id_, id, data_json), "message");
     ++next_local_id_;
     ++stats_.messages_sent;
     if (state_ == State::ready) flush_outbox();
@@ -268,6 +321,7 @@ void Session::drop_connection(TimePoint now, bool abort_transport) {
 }
 
 void Session::fail_all(std::error_code reason) {
+    if (journal_ && !outbox_.empty()) journal_->outbox_cleared();
     for (auto& entry : outbox_.take_all()) {
         ++stats_.messages_failed;
         IdBuffer buf;
@@ -346,6 +400,7 @@ void Session::finish_closing(TimePoint now) {
     emit_send(encode(Bye{}));
     actions_.emplace_back(CloseTransport{conn_, close_code::normal, "bye"});
     bye_sent_ = true;
+    if (journal_) journal_->session_ended();
     heartbeat_.stop();
     timers_.set(SessionTimer::close, now + config_.close_timeout);
     fail_all(make_error_code(errc::closed));
@@ -369,8 +424,10 @@ std::error_code Session::on_transport_open(TimePoint now, ConnectionId id, std::
     hello.token = token_;
     hello.client = config_.client_info;
     resume_requested_ = !session_id_.empty();
-    if (resume_requested_)
-        hello.resume = ResumeRequest{session_id_, resume_token_, inbox_.last_delivered(), ++resume_attempts_};
+    if (resume_requested_) {
+        hello.resume = ResumeRequest{session_id_, resume_token_, inbox_.ackable(), ++resume_attempts_};
+        if (journal_) journal_result(journal_->resume_attempt(resume_attempts_), "resume attempt");
+    }
     timers_.set(SessionTimer::hello, now + config_.hello_timeout);
     set_state(now, State::authenticating);
     emit_send(encode(hello));
@@ -485,6 +542,10 @@ void Session::handle_welcome(TimePoint now, Welcome&& w) {
     timers_.stop(SessionTimer::hello);
     if (w.resumed) {
         acked_scratch_.clear();
+        if (journal_ && w.last_seq > outbox_.last_seq_sent()) {
+            store_behind(now, w.last_seq);
+            return;
+        }
         if (auto ec = outbox_.on_resumed(w.last_seq, acked_scratch_)) {
             protocol_violation(now, ec,
                                "welcome.last_seq " + std::to_string(w.last_seq) + " is beyond the last seq sent " +
@@ -493,6 +554,10 @@ void Session::handle_welcome(TimePoint now, Welcome&& w) {
         }
         for (MessageId acked : acked_scratch_) events_.emplace_back(MessageAcked{acked});
         stats_.messages_acked += acked_scratch_.size();
+        if (journal_) {
+            journal_result(journal_->acked_through(w.last_seq), "resume");
+            journal_result(journal_->resumed(w.session, w.resume_token), "resume");
+        }
         ++stats_.resumes;
         events_.emplace_back(SessionResumed{w.session, outbox_.size()});
     } else {
@@ -501,13 +566,16 @@ void Session::handle_welcome(TimePoint now, Welcome&& w) {
             return;
         }
         inbox_.reset_session();
-        if (resume_requested_) {
+        if (resume_requested_ || !lost_to_store_behind_.empty()) {
             ++stats_.sessions_lost;
             const std::size_t unacked = outbox_.size();
-            events_.emplace_back(SessionLost{session_id_, w.session, unacked});
+            events_.emplace_back(
+                SessionLost{resume_requested_ ? session_id_ : lost_to_store_behind_, w.session, unacked});
             if (config_.on_session_lost == SessionLostPolicy::fail) fail_all(make_error_code(errc::session_lost));
         }
+        lost_to_store_behind_.clear();
         outbox_.renumber_for_new_session();
+        if (journal_) journal_result(journal_->new_session(w.session, w.resume_token), "new session");
     }
     session_id_ = std::move(w.session);
     resume_token_ = std::move(w.resume_token);
@@ -553,6 +621,7 @@ void Session::handle_ack(TimePoint now, const Ack& a) {
     }
     for (MessageId acked : acked_scratch_) events_.emplace_back(MessageAcked{acked});
     stats_.messages_acked += acked_scratch_.size();
+    if (journal_ && !acked_scratch_.empty()) journal_result(journal_->acked_through(a.seq), "ack");
     if (state_ == State::closing && outbox_.empty() && !bye_sent_) {
         finish_closing(now);
         return;
@@ -570,6 +639,7 @@ void Session::emit_send(std::string&& text) {
 
 void Session::flush_outbox() {
     if (conn_ == 0 || bye_sent_ || (state_ != State::ready && state_ != State::closing)) return;
+    const std::uint64_t numbered_before = outbox_.last_seq_sent();
     while (Outbox::Entry* entry = outbox_.next_to_send()) {
         if (entry->transmitted) ++stats_.frames_resent;
         entry->transmitted = true;
@@ -578,6 +648,8 @@ void Session::flush_outbox() {
         append_client_msg(text, entry->seq, message_id(*entry, buf), entry->data());
         emit_send(std::move(text));
     }
+    if (journal_ && outbox_.last_seq_sent() != numbered_before)
+        journal_result(journal_->numbered_through(outbox_.last_seq_sent()), "numbering");
 }
 
 void Session::flush_ack(TimePoint now, bool force) {

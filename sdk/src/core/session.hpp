@@ -41,6 +41,7 @@
 #include "core/fifo.hpp"
 #include "core/heartbeat.hpp"
 #include "core/inbox.hpp"
+#include "core/journal.hpp"
 #include "core/outbox.hpp"
 #include "core/reactions.hpp"
 #include "core/timer_table.hpp"
@@ -136,6 +137,19 @@ public:
     // `config` must pass validate(); `rng` must outlive the session.
     Session(SessionConfig config, Rng& rng);
 
+    // ---- persistence (before start(); see core/journal.hpp) ----
+    // Every change from now on is recorded in `journal` (null: none). The
+    // journal must outlive the session or be detached first. Attached, acks
+    // wait for confirm_delivered().
+    void attach_journal(Journal* journal);
+    // Continues a stored conversation: the session to resume, the inbound
+    // last, and the unacknowledged messages, which get local ids from 1 in
+    // order. Only when idle and nothing was sent yet; invalid_state otherwise.
+    std::error_code restore(const RestoredState& state);
+    // The application's on_message returned for every msg up to `seq`: the
+    // journal records it, and acks may now cover it.
+    void confirm_delivered(TimePoint now, std::uint64_t seq);
+
     // ---- application inputs ----
     std::error_code start(TimePoint now);
     // Queues a message (any state but closing/closed/failed). `id` is the
@@ -205,6 +219,8 @@ private:
     void terminate(TimePoint now, State to, std::error_code reason, std::string detail);
     void emit_send(std::string&& text);
     Reaction fail_if_stuck_on_oversized(Reaction r);
+    void journal_result(std::error_code ec, const char* what);
+    void store_behind(TimePoint now, std::uint64_t server_last_seq);
     // Generated message ids are id_prefix_ + the local id, formed on demand.
     using IdBuffer = std::array<char, 64>;
     std::string_view generated_id(MessageId local_id, IdBuffer& buf) const;
@@ -246,6 +262,8 @@ private:
     std::vector<MessageId> acked_scratch_;
 
     TimerTable<SessionTimer> timers_;
+    Journal* journal_ = nullptr;
+    std::string lost_to_store_behind_; // a session given up because the store was behind the server
 
     Fifo<Action> actions_;
     Fifo<Event> events_;

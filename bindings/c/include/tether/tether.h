@@ -111,6 +111,14 @@ typedef enum tether_error {
     TETHER_E_SESSION_LOST = -400,
     TETHER_E_MAX_ATTEMPTS_EXCEEDED = -401,
     TETHER_E_NO_TOKEN = -402,
+    /* storage: the persistence file (tether_client_options.persistence_path) */
+    TETHER_E_STORE_LOCKED = -500,       /**< another client or process has the store open */
+    TETHER_E_STORE_CORRUPT = -501,      /**< truncated or damaged; left as it is */
+    TETHER_E_STORE_FOREIGN = -502,      /**< not a tether store; left as it is */
+    TETHER_E_STORE_NEWER_SCHEMA = -503, /**< written by a newer tether; left untouched */
+    TETHER_E_STORE_READ_ONLY = -504,    /**< the file or its file system cannot be written */
+    TETHER_E_STORE_DISK_FULL = -505,    /**< no space; the stored state is intact */
+    TETHER_E_STORE_IO = -506,           /**< any other I/O failure on the store */
     /* C layer */
     TETHER_E_TIMEOUT = -1000,   /**< a poll or wait ran out of time (not a failure of the client) */
     TETHER_E_NO_MEMORY = -1001,
