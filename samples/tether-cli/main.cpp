@@ -5,10 +5,22 @@
 // State changes and errors go to stderr; the last stdout line is a JSON
 // summary. Exit 0: everything acked and the echo expectations hold;
 // 1: timeout; 2: fatal error (auth, bad URL, TLS, bad usage).
+//
+// With --store PATH the client is durable and the run survives kill -9:
+//   message i carries data {"n": i} and the message id "n-<i>"; started on an
+//   existing store it continues, queueing from the first i never queued (the
+//   store counts every message ever queued, acked ones too); with
+//   --expect-echo it appends "SERVER_SEQ <seq> <n>" to PATH.echoes for every
+//   echo it delivers (a line per delivery: at-least-once across a crash);
+//   the summary covers every run on the store.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <mutex>
@@ -40,6 +52,8 @@ struct Args {
     std::string ca_file;
     bool insecure = false;
     bool verbose = false;
+    std::string store;
+    std::string durability = "normal";
 };
 
 [[noreturn]] void fatal_setup(const std::string& what) {
@@ -77,6 +91,9 @@ Args parse(int argc, char** argv) {
     app.add_option("--ca-file", a.ca_file, "PEM CA bundle for wss://");
     app.add_flag("--insecure", a.insecure, "skip TLS certificate verification (testing only)");
     app.add_flag("--verbose", a.verbose, "SDK debug log to stderr");
+    app.add_option("--store", a.store, "persist the session and the outbox in this file; a rerun continues");
+    app.add_option("--durability", a.durability, "with --store: off, normal (default) or full")
+        ->check(CLI::IsMember({"off", "normal", "full"}));
     app.footer("Exit codes: 0 everything acked (and echoed); 1 timeout; 2 fatal error (auth, bad URL, TLS, bad usage).");
     std::string error;
     if (auto code = tether::samples::parse_cli(app, argc, argv, [] {}, &error)) {
@@ -97,6 +114,8 @@ struct Observed {
     std::uint64_t echo_out_of_order = 0;
     std::uint64_t last_echo = 0;
     std::set<std::uint64_t> pushes;
+    int echo_log = -1; // --store with --expect-echo: PATH.echoes
+    std::set<std::uint64_t> echo_seqs; // server seqs of the echoes, every run on the store
     std::uint64_t push_duplicates = 0;
     tether::State state = tether::State::idle;
     std::error_code fatal;
@@ -160,6 +179,12 @@ int main(int argc, char** argv) {
         if (d.is_object() && d.contains("echo") && d["echo"].is_object() && d["echo"].contains("n") &&
             d["echo"]["n"].is_number_unsigned()) {
             const auto n = d["echo"]["n"].get<std::uint64_t>();
+            obs.echo_seqs.insert(m.seq);
+            if (obs.echo_log >= 0) {
+                const std::string line = "SERVER_SEQ " + std::to_string(m.seq) + " " + std::to_string(n) + "\n";
+                if (::write(obs.echo_log, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+                    std::cerr << "tether-cli: cannot append to the echo log\n";
+            }
             if (!obs.echoed.insert(n).second) ++obs.echo_duplicates;
             else if (n != obs.last_echo + 1) ++obs.echo_out_of_order;
             obs.last_echo = std::max(obs.last_echo, n);
@@ -174,24 +199,53 @@ int main(int argc, char** argv) {
     };
     o.callbacks.on_resumed = [&](const std::string& s) { std::cerr << "session resumed: " << s << "\n"; };
 
+    const bool durable = !args.store.empty();
+    if (durable) {
+        o.persistence.path = args.store;
+        o.persistence.durability = args.durability == "off"    ? tether::Durability::off
+                                   : args.durability == "full" ? tether::Durability::full
+                                                               : tether::Durability::normal;
+        if (args.expect_echo) {
+            std::ifstream earlier(args.store + ".echoes");
+            std::string tag;
+            std::uint64_t seq = 0, n = 0;
+            while (earlier >> tag >> seq >> n) {
+                obs.echo_seqs.insert(seq);
+                obs.echoed.insert(n);
+            }
+            obs.echo_log = ::open((args.store + ".echoes").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            if (obs.echo_log < 0) fatal_setup("cannot open " + args.store + ".echoes");
+        }
+    }
+
     std::error_code ec;
     std::string detail;
     auto client = tether::Client::create(o, ec, &detail);
     if (!client) fatal_setup(detail);
+    // On a store: messages 1..queued_total were queued by earlier runs; the
+    // ones not recovered were acked.
+    const tether::Recovered& recovered = client->recovered();
+    const std::uint64_t first = durable ? recovered.queued_total + 1 : 1;
+    const std::uint64_t acked_earlier = durable ? recovered.queued_total - recovered.messages : 0;
+    if (durable)
+        std::cerr << "store " << args.store << ": " << (recovered.created ? "new" : "recovered ")
+                  << (recovered.created ? "" : std::to_string(recovered.messages) + " unacked messages") << "; "
+                  << recovered.queued_total << " queued before\n";
     client->connect();
 
     const std::string pad(args.payload_bytes, 'x');
-    std::uint64_t sent = 0;
+    std::uint64_t sent = durable ? recovered.messages : 0; // to be acked in this run
     bool timed_out = false;
     auto fatal = [&] {
         std::lock_guard<std::mutex> lock(obs.mu);
         return tether::is_terminal(obs.state);
     };
 
-    for (std::uint64_t i = 1; i <= args.count && !fatal(); ++i) {
-        const nlohmann::json data = {{"n", i}, {"pad", pad}};
+    for (std::uint64_t i = first; i <= args.count && !fatal(); ++i) {
+        const nlohmann::json data = durable ? nlohmann::json{{"n", i}} : nlohmann::json{{"n", i}, {"pad", pad}};
+        const std::string id = durable ? "n-" + std::to_string(i) : std::string();
         for (;;) {
-            auto r = client->send(data);
+            auto r = client->send(data, id);
             if (r) {
                 ++sent;
                 break;
@@ -219,7 +273,7 @@ int main(int argc, char** argv) {
         const bool done = obs.cv.wait_until(lock, deadline, [&] {
             if (obs.fatal || tether::is_terminal(obs.state)) return true;
             const bool acked = obs.acked + obs.failed >= sent;
-            const bool echoed = !args.expect_echo || obs.echoed.size() >= sent;
+            const bool echoed = !args.expect_echo || obs.echoed.size() >= (durable ? args.count : sent);
             return acked && echoed;
         });
         if (!done) timed_out = true;
@@ -243,9 +297,13 @@ int main(int argc, char** argv) {
         error = "timeout";
     }
     const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
-    const nlohmann::json summary = {
-        {"sent", sent},
-        {"acked", obs.acked},
+    // Durable: every run on the store. Echo seqs have no gap when they are 1..max.
+    const std::uint64_t total_sent = durable ? first - 1 + (sent - recovered.messages) : sent;
+    const std::uint64_t total_acked = acked_earlier + obs.acked;
+    const bool echo_gap = !obs.echo_seqs.empty() && *obs.echo_seqs.rbegin() != obs.echo_seqs.size();
+    nlohmann::json summary = {
+        {"sent", total_sent},
+        {"acked", total_acked},
         {"echoes", obs.echoed.size()},
         {"echo_duplicates", obs.echo_duplicates},
         {"echo_out_of_order", obs.echo_out_of_order},
@@ -258,11 +316,17 @@ int main(int argc, char** argv) {
         {"error", error},
         {"elapsed_ms", elapsed},
     };
+    if (durable) {
+        summary["recovered"] = recovered.messages;
+        summary["echo_gap"] = echo_gap;
+    }
     std::cout << summary.dump() << std::endl;
 
     if (obs.fatal) return 2;
     if (timed_out) return 1;
-    const bool all_acked = obs.acked == args.count && obs.failed == 0;
+    const bool all_acked = total_acked == args.count && obs.failed == 0;
+    if (durable) // at-least-once across a crash: duplicates allowed, gaps not
+        return all_acked && (!args.expect_echo || (obs.echoed.size() == args.count && !echo_gap)) ? 0 : 1;
     // Exactly one echo each, in order -- unless a session was lost, where the
     // guarantee is at-least-once and a re-sent message may echo twice.
     const bool echo_ok = !args.expect_echo || (obs.echoed.size() == args.count &&

@@ -57,12 +57,13 @@ struct ExecPlan {
 // Child side: stdout (and stderr if `both`) to `out_fd`, no other inherited
 // descriptor (a leaked copy of a proxy or client socket would keep it open
 // and hide the FIN/RST a test injects), die with the parent, exec.
-[[noreturn]] void exec_child(const ExecPlan& plan, int out_fd, bool both, bool search_path) {
+[[noreturn]] void exec_child(const ExecPlan& plan, int out_fd, bool both, bool search_path, int err_fd = -1) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out_fd, 1);
     if (both) ::dup2(out_fd, 2);
+    else if (err_fd >= 0) ::dup2(err_fd, 2);
     if (::close_range(3, ~0U, 0) != 0) {
         for (int fd = 3; fd < 65536; ++fd) ::close(fd);
     }
@@ -137,7 +138,7 @@ std::string server_name() { return std::filesystem::path(server_path()).filename
 
 // ---- ServerProcess -------------------------------------------------------------
 
-ServerProcess::ServerProcess(std::vector<std::string> args) {
+ServerProcess::ServerProcess(std::vector<std::string> args, const std::string& stderr_file) {
     bool has_port = false;
     for (const auto& a : args)
         if (a == "--port" || a.rfind("--port=", 0) == 0) has_port = true;
@@ -148,16 +149,21 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
     args.insert(args.begin(), server_path());
     const ExecPlan plan(std::move(args));
 
+    const int err_fd =
+        stderr_file.empty() ? -1 : ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (!stderr_file.empty() && err_fd < 0) throw_errno("open " + stderr_file);
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
     const pid_t pid = ::fork();
     if (pid < 0) {
         ::close(fds[0]);
         ::close(fds[1]);
+        if (err_fd >= 0) ::close(err_fd);
         throw_errno("fork");
     }
-    if (pid == 0) exec_child(plan, fds[1], false, false);
+    if (pid == 0) exec_child(plan, fds[1], false, false, err_fd);
     ::close(fds[1]);
+    if (err_fd >= 0) ::close(err_fd);
     pid_ = pid;
     out_fd_ = fds[0];
     try {

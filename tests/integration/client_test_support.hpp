@@ -65,7 +65,8 @@ bool server_has_option(const std::string& flag);
 // child) if that does not come.
 class ServerProcess {
 public:
-    explicit ServerProcess(std::vector<std::string> args);
+    // `stderr_file`: the server's stderr goes there (empty: inherited).
+    explicit ServerProcess(std::vector<std::string> args, const std::string& stderr_file = {});
     ~ServerProcess(); // SIGKILL + reap if still running
 
     ServerProcess(const ServerProcess&) = delete;

@@ -54,6 +54,7 @@ TEST(Store, RoundTripsSessionTokenLastAndMessagesInOrder) {
     EXPECT_EQ(r.session.inbound_last, 41u);
     EXPECT_EQ(r.next_seq, 4u);
     EXPECT_EQ(r.commits, 1u);
+    EXPECT_EQ(r.enqueued_total, 5u) << "acked messages still count as ever queued";
     ASSERT_EQ(r.message_count(), 4u);
     const std::uint64_t want_seq[] = {2, 3, 0, 0};
     std::size_t bytes = 0;

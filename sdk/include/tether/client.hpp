@@ -130,6 +130,7 @@ struct Recovered {
     std::string session;         ///< the stored session, resumed by connect(); empty: none
     std::size_t messages = 0;    ///< unacknowledged messages loaded; they have ids 1..messages
     std::size_t bytes = 0;       ///< their bytes (ids + payloads)
+    std::uint64_t queued_total = 0; ///< messages ever queued on this store, acked ones included
     std::vector<std::string> message_ids; ///< their idempotency keys: message_ids[i] has id i + 1
 };
 

@@ -307,7 +307,7 @@ private:
     }
 
     void schedule_pump_locked() {
-        if (pump_posted_ || !session_.has_output()) return;
+        if (pump_posted_ || (!session_.has_output() && !(journal_ && journal_->has_staged()))) return;
         pump_posted_ = true;
         strand_->post([weak = weak_from_this()] {
             if (auto self = weak.lock()) self->pump();

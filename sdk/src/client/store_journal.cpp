@@ -21,6 +21,7 @@ core::Result<StoreJournal::Opened> StoreJournal::open(const PersistenceOptions& 
     out.recovered.session = rec.session.session;
     out.recovered.messages = rec.messages.size();
     out.recovered.bytes = rec.message_bytes;
+    out.recovered.queued_total = rec.enqueued_total;
     out.recovered.message_ids.reserve(rec.messages.size());
     core::RestoredState& st = out.state;
     st.session = std::move(rec.session.session);

@@ -493,6 +493,7 @@ Result<Recovered> Store::load() {
     out.session = committed_.session;
     out.next_seq = committed_.next_seq;
     out.commits = committed_.commits;
+    out.enqueued_total = committed_.next_pos - 1;
     return out;
 }
 

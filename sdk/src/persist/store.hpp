@@ -137,6 +137,7 @@ struct Recovered {
     SessionRecord session;
     std::uint64_t next_seq = 1;        // seq the next numbered message gets
     std::uint64_t commits = 0;         // commits ever made to this file
+    std::uint64_t enqueued_total = 0;  // messages ever queued in this file (the pos of the last one)
     std::vector<StoredMessage> messages; // unacknowledged, in send order
     // Outbox bounds accounting, counted as the Outbox does (id + payload
     // bytes). The outbox refuses new sends while these exceed its bounds.
