@@ -71,7 +71,13 @@ OFF(tether_client_options, log_callback, 272);
 OFF(tether_client_options, user_data, 280);
 STATIC_ASSERT(TETHER_CLIENT_OPTIONS_SIZE_V1 == 288, options_layout1_size);
 OFF(tether_client_options, token_callback, 288);
-STATIC_ASSERT(sizeof(tether_client_options) == 296, options_size);
+STATIC_ASSERT(TETHER_CLIENT_OPTIONS_SIZE_V2 == 296, options_layout2_size);
+OFF(tether_client_options, persistence_durability, 296);
+OFF(tether_client_options, reserved1_, 300);
+OFF(tether_client_options, persistence_path, 304);
+STATIC_ASSERT(sizeof(tether_client_options) == 312, options_size);
+STATIC_ASSERT(TETHER_E_STORE_LOCKED == -500 && TETHER_E_STORE_IO == -506, codes_storage);
+STATIC_ASSERT(TETHER_EVENT_DURABLE == 9, event_durable);
 
 OFF(tether_event, type, 8);
 OFF(tether_event, error, 12);

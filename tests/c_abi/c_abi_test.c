@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -863,6 +864,78 @@ static void test_token(void) {
     h_server_stop(&server);
 }
 
+/* ---- persist: a store survives the client; a second opener is refused ---- */
+
+static void test_persist(void) {
+    const char *args[] = {"--echo", NULL};
+    h_server server;
+    char dir[] = "/tmp/tether-c-persist-XXXXXX";
+    char path[128], json[32];
+    tether_client_options o;
+    tether_client *c = NULL, *second = NULL;
+    tether_event ev = TETHER_EVENT_INIT;
+    uint64_t messages = 99, total = 99, id = 0;
+    int i, acked = 0, rc, skipped = 0;
+    int64_t deadline;
+
+    REQUIRE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/client.db", dir);
+    REQUIRE(h_server_start(&server, g_server_path, 0, args) == 0);
+    o = test_options(server.url, NULL);
+    o.persistence_path = path;
+    o.persistence_durability = TETHER_DURABILITY_FULL;
+    c = create_client(&o);
+    REQUIRE(c != NULL);
+    CHECK_RC(c, tether_client_recovered(c, &messages, &total), TETHER_OK);
+    CHECK(messages == 0 && total == 0);
+    for (i = 1; i <= 5; ++i) { /* offline: never connected */
+        snprintf(json, sizeof json, "{\"n\":%d}", i);
+        CHECK_RC(c, tether_client_send(c, json, strlen(json), NULL, &id), TETHER_OK);
+    }
+    CHECK(h_poll_for(c, TETHER_EVENT_DURABLE, &ev, 5000, &skipped) == TETHER_OK);
+    CHECK(ev.id >= 1 && ev.id <= 5);
+    tether_event_free(&ev);
+
+    CHECK_RC(NULL, tether_client_create(&o, &second), TETHER_E_STORE_LOCKED);
+    CHECK(second == NULL);
+    CHECK(strstr(tether_client_last_error(NULL), "client.db") != NULL);
+    CHECK(strcmp(tether_error_name(TETHER_E_STORE_LOCKED), "store_locked") == 0);
+    CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
+
+    o.persistence_durability = 7;
+    CHECK_RC(NULL, tether_client_create(&o, &second), TETHER_E_INVALID_ARGUMENT);
+    o.persistence_durability = TETHER_DURABILITY_NORMAL;
+    c = create_client(&o);
+    REQUIRE(c != NULL);
+    CHECK_RC(c, tether_client_recovered(c, &messages, &total), TETHER_OK);
+    CHECK(messages == 5 && total == 5);
+    CHECK_RC(c, tether_client_connect(c), TETHER_OK);
+    deadline = h_now_ms() + 10000;
+    while (acked < 5 && h_now_ms() < deadline) {
+        rc = tether_client_poll_event(c, &ev, 200);
+        if (rc == TETHER_OK && ev.type == TETHER_EVENT_ACKED) {
+            CHECK(ev.id >= 1 && ev.id <= 5); /* the recovered messages have ids 1..5 */
+            ++acked;
+        }
+        tether_event_free(&ev);
+    }
+    CHECK(acked == 5);
+    CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
+
+    /* A layout-2 caller (no persistence fields) is accepted and persists nothing. */
+    o.struct_size = TETHER_CLIENT_OPTIONS_SIZE_V2;
+    c = NULL;
+    CHECK_RC(NULL, tether_client_create(&o, &c), TETHER_OK);
+    REQUIRE(c != NULL);
+    CHECK_RC(c, tether_client_recovered(c, &messages, &total), TETHER_OK);
+    CHECK(messages == 0 && total == 0);
+    CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
+
+    h_server_stop(&server);
+    unlink(path);
+    rmdir(dir);
+}
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
@@ -872,7 +945,7 @@ static const test_case kCases[] = {
     {"api", test_api},       {"args", test_args},   {"idle", test_idle},
     {"echo", test_echo},     {"callbacks", test_callbacks}, {"destroy_waits", test_destroy_waits},
     {"auth", test_auth},     {"rooms", test_rooms}, {"refused", test_refused},
-    {"token", test_token},
+    {"token", test_token},   {"persist", test_persist},
 };
 
 int main(int argc, char **argv) {

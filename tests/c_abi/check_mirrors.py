@@ -134,6 +134,8 @@ compare_enum("python _EVENT_*", enum_values("tether_event_type", "TETHER_EVENT_"
              {k[len("_EVENT_"):]: v for k, v in vars(py_client).items() if k.startswith("_EVENT_")})
 compare_enum("python _POLICIES", enum_values("tether_session_lost_policy", "TETHER_SESSION_LOST_"),
              {k.upper(): v for k, v in py_client._POLICIES.items()})
+compare_enum("python _DURABILITY", enum_values("tether_durability", "TETHER_DURABILITY_"),
+             {k.upper(): v for k, v in py_client._DURABILITY.items()})
 compare_enum("python _LOG_LEVELS", enum_values("tether_log_level", "TETHER_LOG_", skip=("TETHER_LOG_DEFAULT",)),
              {k.upper(): v for k, v in py_client._LOG_LEVELS.items() if k != "warning"})
 compare_enum("python errors.BY_CODE", {k.lower(): v for k, v in enum_values("tether_error", "TETHER_E_", skip=("TETHER_OK",)).items()},
@@ -201,6 +203,8 @@ def pascal_enum(c_name, prefix, skip=()):
 compare_enum("C# State", pascal_enum("tether_state", "TETHER_STATE_"), cs_enum("Events.cs", "State"))
 compare_enum("C# SessionLostPolicy", pascal_enum("tether_session_lost_policy", "TETHER_SESSION_LOST_"),
              cs_enum("Events.cs", "SessionLostPolicy"))
+compare_enum("C# Durability", pascal_enum("tether_durability", "TETHER_DURABILITY_"),
+             cs_enum("Events.cs", "Durability"))
 compare_enum("C# LogLevel", pascal_enum("tether_log_level", "TETHER_LOG_", skip=("TETHER_LOG_DEFAULT",)),
              cs_enum("Events.cs", "LogLevel"))
 errors_c = pascal_enum("tether_error", "TETHER_E_", skip=("TETHER_OK",))

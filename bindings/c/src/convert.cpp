@@ -135,6 +135,14 @@ ClientOptions to_client_options(const tether_client_options& o, const std::share
         throw OptionError{TETHER_E_INVALID_ARGUMENT, "tls_insecure_skip_verify must be 0 or 1"};
     out.tls.insecure_skip_verify = o.tls_insecure_skip_verify == 1;
     if (o.reserved0_ != 0) throw OptionError{TETHER_E_INVALID_ARGUMENT, "reserved0_ must be 0"};
+    if (o.reserved1_ != 0) throw OptionError{TETHER_E_INVALID_ARGUMENT, "reserved1_ must be 0"};
+    out.persistence.path = opt_string(o.persistence_path, "persistence_path", false).value_or("");
+    switch (o.persistence_durability) {
+    case TETHER_DURABILITY_NORMAL: out.persistence.durability = tether::Durability::normal; break;
+    case TETHER_DURABILITY_OFF: out.persistence.durability = tether::Durability::off; break;
+    case TETHER_DURABILITY_FULL: out.persistence.durability = tether::Durability::full; break;
+    default: throw OptionError{TETHER_E_INVALID_ARGUMENT, "persistence_durability is out of range"};
+    }
     out.proxy.url = opt_string(o.proxy_url, "proxy_url").value_or("");
     out.proxy.username = opt_string(o.proxy_username, "proxy_username").value_or("");
     out.proxy.password = opt_string(o.proxy_password, "proxy_password").value_or("");
@@ -161,6 +169,7 @@ ClientOptions to_client_options(const tether_client_options& o, const std::share
     cb.on_resumed = [router](const std::string& session) { router->on_resumed(session); };
     cb.on_session_lost = [router](const tether::SessionLostInfo& info) { router->on_session_lost(info); };
     cb.on_error = [router](std::error_code ec, const std::string& detail) { router->on_error(ec, detail); };
+    cb.on_durable = [router](tether::MessageId through) { router->on_durable(through); };
     return out;
 }
 

@@ -137,6 +137,13 @@ void EventRouter::on_session_lost(const SessionLostInfo& info) {
     deliver(std::move(rec));
 }
 
+void EventRouter::on_durable(MessageId through) {
+    auto rec = std::make_unique<EventRecord>();
+    rec->ev.type = TETHER_EVENT_DURABLE;
+    rec->ev.id = through;
+    deliver(std::move(rec));
+}
+
 void EventRouter::on_error(std::error_code ec, const std::string& detail) {
     auto rec = std::make_unique<EventRecord>();
     rec->ev.type = TETHER_EVENT_ERROR;

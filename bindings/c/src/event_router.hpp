@@ -78,6 +78,7 @@ public:
     void on_resumed(const std::string& session);
     void on_session_lost(const SessionLostInfo& info);
     void on_error(std::error_code ec, const std::string& detail);
+    void on_durable(MessageId through);
     std::optional<std::string> on_token(bool refresh);
     void on_log(LogLevel level, std::string_view message);
 

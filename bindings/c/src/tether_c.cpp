@@ -82,11 +82,13 @@ TETHER_API int tether_client_create(const tether_client_options* options, tether
         if (options == nullptr) return fail(nullptr, TETHER_E_INVALID_ARGUMENT, "options is NULL");
         if (out == nullptr) return fail(nullptr, TETHER_E_INVALID_ARGUMENT, "out is NULL");
         const size_t size = options->struct_size;
-        if (size != sizeof(tether_client_options) && size != TETHER_CLIENT_OPTIONS_SIZE_V1)
+        if (size != sizeof(tether_client_options) && size != TETHER_CLIENT_OPTIONS_SIZE_V1 &&
+            size != TETHER_CLIENT_OPTIONS_SIZE_V2)
             return fail(nullptr, TETHER_E_INVALID_ARGUMENT,
                         "options struct_size is " + std::to_string(size) + ", expected " +
-                            std::to_string(sizeof(tether_client_options)) + " or the layout-1 size " +
-                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V1) + " (use TETHER_CLIENT_OPTIONS_INIT)");
+                            std::to_string(sizeof(tether_client_options)) + " or an earlier layout's size " +
+                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V1) + " or " +
+                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V2) + " (use TETHER_CLIENT_OPTIONS_INIT)");
         tether_client_options o{}; // fields the caller's layout lacks stay zero: their defaults
         std::memcpy(static_cast<void*>(&o), options, size);
         auto router = std::make_shared<EventRouter>();
@@ -196,6 +198,16 @@ TETHER_API int tether_client_stats(tether_client* client, tether_stats* stats) {
         if (stats->struct_size < sizeof(tether_stats))
             return fail(client, TETHER_E_INVALID_ARGUMENT, "stats struct_size is too small (use TETHER_STATS_INIT)");
         tether::c_abi::copy_out(stats, tether::c_abi::to_c(client->client->stats()));
+        return TETHER_OK;
+    });
+}
+
+TETHER_API int tether_client_recovered(tether_client* client, uint64_t* messages_out, uint64_t* queued_total_out) {
+    TETHER_CHECK_CLIENT(client);
+    return guarded(client, [&]() -> int {
+        const tether::Recovered& r = client->client->recovered();
+        if (messages_out != nullptr) *messages_out = r.messages;
+        if (queued_total_out != nullptr) *queued_total_out = r.queued_total;
         return TETHER_OK;
     });
 }

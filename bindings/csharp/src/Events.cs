@@ -6,6 +6,9 @@ namespace Tether
 
     public enum SessionLostPolicy { Resend = 0, Fail = 1 }
 
+    // What a commit of the persistence store survives (docs/persistence.md).
+    public enum Durability { Normal = 0, Off = 1, Full = 2 }
+
     public enum LogLevel { Trace = 1, Debug = 2, Info = 3, Warn = 4, Error = 5 }
 
     public sealed class StateChangedEventArgs : EventArgs
@@ -29,6 +32,12 @@ namespace Tether
     public sealed class AckedEventArgs : EventArgs
     {
         public ulong Id { get; internal set; }
+    }
+
+    // Persistence: every message with an id <= Through is in the store.
+    public sealed class DurableEventArgs : EventArgs
+    {
+        public ulong Through { get; internal set; }
     }
 
     public sealed class FailedEventArgs : EventArgs
@@ -92,5 +101,9 @@ namespace Tether
         // Runs on the SDK's native thread (opt-in); must not block.
         public Action<LogLevel, string> Log;
         public LogLevel LogLevel = LogLevel.Info;
+        // Set: the session and every unacked message live in this SQLite file,
+        // and a client created on it later resumes from it (Recovered).
+        public string PersistencePath;
+        public Durability Persistence = Durability.Normal;
     }
 }

@@ -30,6 +30,9 @@ namespace Tether
         public IntPtr proxy_url, proxy_username, proxy_password;
         public IntPtr event_callback, log_callback, user_data;
         public IntPtr token_callback; // layout 2
+        public int persistence_durability; // layout 3
+        public int reserved1_;
+        public IntPtr persistence_path;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -108,6 +111,8 @@ namespace Tether
         internal static extern int tether_client_stats(ClientHandle client, ref NativeStats stats);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tether_client_session_id(ClientHandle client, byte[] buf, UIntPtr bufSize, out UIntPtr len);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tether_client_recovered(ClientHandle client, out ulong messages, out ulong queuedTotal);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern IntPtr tether_client_last_error(ClientHandle client);
         [DllImport(Lib, EntryPoint = "tether_client_last_error", CallingConvention = CallingConvention.Cdecl)]

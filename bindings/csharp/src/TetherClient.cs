@@ -41,6 +41,7 @@ namespace Tether
         public event EventHandler<ResumedEventArgs> Resumed;
         public event EventHandler<SessionLostEventArgs> SessionLost;
         public event EventHandler<ErrorEventArgs> Error;
+        public event EventHandler<DurableEventArgs> Durable;
         // An event handler threw; the client carries on.
         public event EventHandler<UnhandledExceptionEventArgs> HandlerFailed;
 
@@ -131,6 +132,8 @@ namespace Tether
                 n.proxy_username = str(o.ProxyUsername, "ProxyUsername");
                 n.proxy_password = str(o.ProxyPassword, "ProxyPassword");
                 n.log_level = (int)o.LogLevel;
+                n.persistence_path = str(o.PersistencePath, "PersistencePath");
+                n.persistence_durability = (int)o.Persistence;
 
                 NativeLogFn logFn = null;
                 if (o.Log != null)
@@ -292,6 +295,11 @@ namespace Tether
             }
         }
 
+        // What the persistence store held at creation: unacked messages loaded
+        // (ids 1..N) and messages ever queued on it. Zeros without persistence.
+        public ulong RecoveredMessages { get { ulong m, t; Check(NativeMethods.tether_client_recovered(_handle, out m, out t)); return m; } }
+        public ulong RecoveredQueuedTotal { get { ulong m, t; Check(NativeMethods.tether_client_recovered(_handle, out m, out t)); return t; } }
+
         public string SessionId
         {
             get
@@ -406,6 +414,7 @@ namespace Tether
                     Unacked = ev.unacked,
                 };
             case 7: return new ErrorEventArgs { Error = ErrorOf(ev.error, detail) };
+            case 9: return new DurableEventArgs { Through = ev.id };
             default: return EventArgs.Empty;
             }
         }
@@ -488,6 +497,7 @@ namespace Tether
             else if (args is ResumedEventArgs) Raise(Resumed, (ResumedEventArgs)args);
             else if (args is SessionLostEventArgs) Raise(SessionLost, (SessionLostEventArgs)args);
             else if (args is ErrorEventArgs) Raise(Error, (ErrorEventArgs)args);
+            else if (args is DurableEventArgs) Raise(Durable, (DurableEventArgs)args);
         }
 
         // No more events will come: fault whatever still waits.

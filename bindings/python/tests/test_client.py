@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import json
 import os
 import shutil
 import subprocess
@@ -48,12 +49,13 @@ def test_library_version_and_struct_sizes() -> None:
     assert tether.version() == tether.__version__
     assert tether.version_number() == 200
     # The C layout on LP64 (tests/c_abi/c_abi_layout_test.c asserts the same).
-    assert ctypes.sizeof(_native.ClientOptions) == 296
+    assert ctypes.sizeof(_native.ClientOptions) == 312
     assert ctypes.sizeof(_native.Event) == 120
     assert ctypes.sizeof(_native.Stats) == 192
     assert _native.Event.internal_.offset == 112
     assert _native.ClientOptions.user_data.offset == 280
     assert _native.ClientOptions.token_callback.offset == 288
+    assert _native.ClientOptions.persistence_path.offset == 304
 
 
 def test_every_code_has_an_exception_class() -> None:
@@ -396,3 +398,41 @@ def test_concurrent_use_and_destroy(echo_server) -> None:
     for t in threads:
         t.join(10)
     assert not errors
+
+
+# ---- persistence --------------------------------------------------------------------
+
+
+def test_persistence_survives_kill_nine_and_resends_everything(echo_server, tmp_path: Path) -> None:
+    """The sample: queue offline, SIGKILL the process, resume in a new one."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[3] / "samples" / "durable_python" / "durable_outbox.py"
+    store = str(tmp_path / "py.db")
+    common = ["--store", store, "--url", echo_server.url]
+    first = subprocess.run([sys.executable, str(script), "queue", "--count", "150"] + common,
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == -9, first.stdout + first.stderr  # it killed itself after the store had them
+    assert "durable through id 150" in first.stdout
+    second = subprocess.run([sys.executable, str(script), "resume"] + common, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stdout + second.stderr
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    assert summary == {"recovered": 150, "queued_total": 150, "acked": 150, "ok": True}
+
+
+def test_persistence_options_and_errors(tmp_path: Path) -> None:
+    store = str(tmp_path / "opts.db")
+    with pytest.raises(tether.InvalidArgument):
+        tether.Client("ws://127.0.0.1:9/ws", persistence_path=store, persistence="sometimes")
+    a = tether.Client("ws://127.0.0.1:9/ws", persistence_path=store, persistence="full")
+    try:
+        assert a.recovered == (0, 0)
+        with pytest.raises(tether.StoreLocked) as err:
+            tether.Client("ws://127.0.0.1:9/ws", persistence_path=store)
+        assert "opts.db" in str(err.value)
+        assert isinstance(err.value, tether.StoreError)
+    finally:
+        a.destroy()
+    (tmp_path / "foreign.db").write_text("not a database\n")
+    with pytest.raises(tether.StoreForeign):
+        tether.Client("ws://127.0.0.1:9/ws", persistence_path=str(tmp_path / "foreign.db"))

@@ -63,6 +63,9 @@ class ClientOptions(ctypes.Structure):
         ("log_callback", LOG_FN),
         ("user_data", ctypes.c_void_p),
         ("token_callback", TOKEN_FN),  # layout 2
+        ("persistence_durability", ctypes.c_int32),  # layout 3
+        ("reserved1_", ctypes.c_int32),
+        ("persistence_path", ctypes.c_char_p),
     ]
 
 
@@ -140,6 +143,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "tether_client_state": (c_int, [p_client, ctypes.POINTER(c_int)]),
         "tether_client_stats": (c_int, [p_client, ctypes.POINTER(Stats)]),
         "tether_client_session_id": (c_int, [p_client, c_char_p, c_size_t, ctypes.POINTER(c_size_t)]),
+        "tether_client_recovered": (c_int, [p_client, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)]),
         "tether_client_last_error": (c_char_p, [p_client]),
         "tether_client_poll_event": (c_int, [p_client, ctypes.POINTER(Event), c_int]),
         "tether_client_wait_state": (c_int, [p_client, ctypes.c_uint, c_int, ctypes.POINTER(c_int)]),

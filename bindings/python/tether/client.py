@@ -32,7 +32,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Mapping, 
 
 from . import _native
 from .errors import Closed, InCallback, InvalidArgument, InvalidJSON, InvalidState, InvalidUTF8, TetherError, TetherTimeout, error_for
-from .events import Acked, ErrorReported, Event, Failed, Message, Resumed, SessionLost, State, StateChanged
+from .events import Acked, Durable, ErrorReported, Event, Failed, Message, Resumed, SessionLost, State, StateChanged
 
 _log = logging.getLogger("tether")
 
@@ -43,10 +43,12 @@ _SLICE = 0.25  # seconds per blocking C call, so Ctrl-C and destroy() stay respo
 
 _EVENT_STATE, _EVENT_MESSAGE, _EVENT_ACKED, _EVENT_FAILED = 1, 2, 3, 4
 _EVENT_RESUMED, _EVENT_SESSION_LOST, _EVENT_ERROR = 5, 6, 7
+_EVENT_DURABLE = 9
 
 _LOG_LEVELS = {"trace": 1, "debug": 2, "info": 3, "warn": 4, "warning": 4, "error": 5}
 _PY_LEVELS = {1: 5, 2: logging.DEBUG, 3: logging.INFO, 4: logging.WARNING, 5: logging.ERROR}
 _POLICIES = {"resend": 0, "fail": 1}
+_DURABILITY = {"normal": 0, "off": 1, "full": 2}
 
 Headers = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
 LogSink = Callable[[int, str], None]
@@ -124,6 +126,8 @@ def _convert(ev: _native.Event) -> Event:
         )
     if t == _EVENT_ERROR:
         return ErrorReported(error=error_for(ev.error, detail))
+    if t == _EVENT_DURABLE:
+        return Durable(through=ev.id)
     raise TetherError("unknown event type %d" % t)
 
 
@@ -142,6 +146,13 @@ class Client:
     before every connection attempt (``refresh`` is True after the server said
     token_expired) on the SDK's thread, so it should return a cached value
     quickly. Returning None or raising means "no token".
+
+    ``persistence_path`` keeps the session and every unacknowledged message in
+    a SQLite file (``persistence`` is the durability: "normal", "off" or
+    "full"). A client created later on the same file resumes the session and
+    re-sends them (``recovered``); ``destroy()`` keeps the file's contents,
+    ``close()`` and ``abort()`` end them. Across a crash, messages are
+    delivered at least once and never with a gap: dedupe by ``Message.seq``.
     """
 
     def __init__(
@@ -179,6 +190,8 @@ class Client:
         proxy_url: Optional[str] = None,
         proxy_username: Optional[str] = None,
         proxy_password: Optional[str] = None,
+        persistence_path: Optional[str] = None,
+        persistence: str = "normal",
         on_event: Optional[Callable[[Event], None]] = None,
         on_message: Optional[Callable[[Message], None]] = None,
         on_state: Optional[Callable[[StateChanged], None]] = None,
@@ -207,6 +220,8 @@ class Client:
 
         if session_lost_policy not in _POLICIES:
             raise InvalidArgument("session_lost_policy must be 'resend' or 'fail'")
+        if persistence not in _DURABILITY:
+            raise InvalidArgument("persistence must be one of " + ", ".join(sorted(_DURABILITY)))
         if log_level not in _LOG_LEVELS:
             raise InvalidArgument("log_level must be one of " + ", ".join(sorted(_LOG_LEVELS)))
 
@@ -258,6 +273,8 @@ class Client:
         o.proxy_username = _opt(proxy_username, "proxy_username")
         o.proxy_password = _opt(proxy_password, "proxy_password")
         o.log_level = _LOG_LEVELS[log_level]
+        o.persistence_path = _opt(persistence_path, "persistence_path")
+        o.persistence_durability = _DURABILITY[persistence]
 
         # The CFUNCTYPE objects live as long as this object: the library may
         # call them until destroy() returns.
@@ -613,6 +630,16 @@ class Client:
                 buf = ctypes.create_string_buffer(size.value + 1)
                 self._check(h, self._lib.tether_client_session_id(h, buf, len(buf), ctypes.byref(size)))
         return buf.value.decode("utf-8", errors="replace")
+
+    @property
+    def recovered(self) -> Tuple[int, int]:
+        """(unacked messages loaded from the store, messages ever queued on it).
+
+        The loaded messages have the ids 1..N."""
+        messages, total = ctypes.c_uint64(0), ctypes.c_uint64(0)
+        with self._use() as h:
+            self._check(h, self._lib.tether_client_recovered(h, ctypes.byref(messages), ctypes.byref(total)))
+        return messages.value, total.value
 
     def stats(self) -> Dict[str, int]:
         s = _native.Stats()

@@ -311,5 +311,5 @@ def error_for(code: int, detail: str = "") -> TetherError:
 
 __all__ = [
     "TetherError", "LocalError", "RemoteError", "NetworkError", "ProtocolError", "ServerRefused", "AuthError",
-    "SessionError", "BY_CODE", "error_for",
+    "SessionError", "StoreError", "BY_CODE", "error_for",
 ] + sorted(cls.__name__ for cls in BY_CODE.values())

@@ -53,6 +53,13 @@ class Acked:
 
 
 @dataclass(frozen=True)
+class Durable:
+    """Persistence: every message with an id <= ``through`` is in the store."""
+
+    through: int
+
+
+@dataclass(frozen=True)
 class Failed:
     id: int
     message_id: str
@@ -78,4 +85,4 @@ class ErrorReported:
     error: TetherError
 
 
-Event = Union[StateChanged, Message, Acked, Failed, Resumed, SessionLost, ErrorReported]
+Event = Union[StateChanged, Message, Acked, Failed, Resumed, SessionLost, ErrorReported, Durable]

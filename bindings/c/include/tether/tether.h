@@ -172,7 +172,8 @@ typedef enum tether_event_type {
     TETHER_EVENT_FAILED = 4,       /**< id, message_id, error */
     TETHER_EVENT_RESUMED = 5,      /**< session */
     TETHER_EVENT_SESSION_LOST = 6, /**< previous_session, session (the new one), unacked */
-    TETHER_EVENT_ERROR = 7         /**< error, detail: reported, the client carries on */
+    TETHER_EVENT_ERROR = 7,        /**< error, detail: reported, the client carries on */
+    TETHER_EVENT_DURABLE = 9       /**< persistence: every message with an id <= `id` is in the store */
 } tether_event_type;
 
 /** What happens to unacknowledged messages when resume is refused. */
@@ -180,6 +181,13 @@ typedef enum tether_session_lost_policy {
     TETHER_SESSION_LOST_RESEND = 0, /**< re-send unacked messages, same ids (default) */
     TETHER_SESSION_LOST_FAIL = 1    /**< fail them with TETHER_E_SESSION_LOST */
 } tether_session_lost_policy;
+
+/** What a commit of the persistence store survives (docs/persistence.md). */
+typedef enum tether_durability {
+    TETHER_DURABILITY_NORMAL = 0, /**< a process crash; a power cut can roll back recent commits (default) */
+    TETHER_DURABILITY_OFF = 1,    /**< a process crash; a power cut can lose commits and corrupt the file */
+    TETHER_DURABILITY_FULL = 2    /**< a process crash and a power cut (one fsync per commit) */
+} tether_durability;
 
 /** Log severities (tether_client_options.log_level, tether_log_fn). */
 typedef enum tether_log_level {
@@ -203,7 +211,7 @@ typedef struct tether_event {
     int32_t state_to;   /**< STATE */
     uint64_t attempt;   /**< STATE: consecutive failed attempts so far */
     int64_t retry_in_ms; /**< STATE to backoff: delay before the next attempt */
-    uint64_t id;        /**< ACKED, FAILED: the id tether_client_send returned */
+    uint64_t id;        /**< ACKED, FAILED: the id tether_client_send returned; DURABLE: the highest durable id */
     uint64_t seq;       /**< MESSAGE */
     uint64_t unacked;   /**< SESSION_LOST: messages re-sent or failed */
     const char *data;   /**< MESSAGE: the JSON value as text */
@@ -307,10 +315,20 @@ typedef struct tether_client_options {
 
     /* ---- layout 2 appends (layout 1 ends at user_data and is still accepted) */
     tether_token_fn token_callback; /**< set: overrides `token` */
+
+    /* ---- layout 3 appends (layout 2 ends at token_callback and is still accepted) */
+    int32_t persistence_durability; /**< tether_durability */
+    int32_t reserved1_;             /**< must be 0 */
+    /** Set: the session and every unacked message are kept in this SQLite
+     * file (created 0600); a client created on it later resumes from it
+     * (tether_client_recovered). NULL: nothing is persisted. */
+    const char *persistence_path;
 } tether_client_options; /**< see struct tether_client_options */
 
 /** struct_size of layout 1, for callers built against the first header. */
 #define TETHER_CLIENT_OPTIONS_SIZE_V1 (offsetof(tether_client_options, token_callback))
+/** struct_size of layout 2 (up to token_callback). */
+#define TETHER_CLIENT_OPTIONS_SIZE_V2 (offsetof(tether_client_options, persistence_durability))
 
 /** Initializes options: struct_size set, everything else zero (defaults). */
 #ifdef __cplusplus
@@ -432,6 +450,14 @@ TETHER_API int tether_client_stats(tether_client *client, tether_stats *stats);
  * @return TETHER_OK or TETHER_E_INVALID_ARGUMENT
  */
 TETHER_API int tether_client_session_id(tether_client *client, char *buf, size_t buf_size, size_t *len_out);
+/** What the persistence store held when the client was created (all 0
+ * without persistence). Either pointer may be NULL.
+ * @param client the client
+ * @param messages_out unacknowledged messages loaded; they have ids 1..N
+ * @param queued_total_out messages ever queued on the store, acked ones included
+ * @return TETHER_OK or TETHER_E_INVALID_ARGUMENT
+ */
+TETHER_API int tether_client_recovered(tether_client *client, uint64_t *messages_out, uint64_t *queued_total_out);
 
 /** The message of the last failing call on `client` (NULL: the last failing
  * call on this thread that had no client, i.e. create). "" if none. Valid on
