@@ -45,7 +45,7 @@ stage() { # name, then the command
 }
 
 # The C ABI tests that run C code only (not install/exports, which repackage).
-c_abi_suite='^c_abi\.(layout|api|args|idle|echo|callbacks|destroy_waits|auth|rooms|refused|token|cpp_header)$'
+c_abi_suite='^c_abi\.(layout|api|args|idle|echo|callbacks|destroy_waits|auth|rooms|refused|token|persist|cpp_header)$'
 
 configure() { # dir, extra cmake args...
   local dir="$1"; shift
@@ -70,7 +70,7 @@ asan() {
   # hostile table is checked in the normal stage only.
   local env=(env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
              TETHER_HOSTILE_RSS_BOUND_MIB=1024)
-  "${env[@]}" ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -L 'core|integration' -LE 'soak|fuzz'
+  "${env[@]}" ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -L 'core|integration|persist' -LE 'soak|fuzz'
   # The C ABI suite too (C programs on the instrumented library; the Python
   # and C# runtimes are not instrumented, and install only repackages).
   "${env[@]}" ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -R "$c_abi_suite"
@@ -80,13 +80,16 @@ tsan() {
   configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DTETHER_SANITIZE=thread \
     -DTETHER_BUILD_BINDINGS=ON -DTETHER_BUILD_BENCH=OFF
   cmake --build build-tsan -j "$jobs" --target tether_integration_tests tether_transport_tests chat-server fault-proxy \
-    tether_c c_abi_test c_abi_layout_test c_abi_cpp_header_test
+    tether_c c_abi_test c_abi_layout_test c_abi_cpp_header_test tether_persist_integration_tests tether-cli \
+    tether_persist_tests
   # Every multi-threaded test: the client suite (app threads + io thread;
   # concurrent senders, chaos, TLS, auth), the transport/reactor suite, and
-  # the C ABI suite (one io thread per client, callbacks, destroy).
+  # the C ABI suite (one io thread per client, callbacks, destroy), and the
+  # durable client (client.ClientPersist*: store commits under the session
+  # lock from app threads and the io thread) with the store's own suite.
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 600 \
-      -R "^client\.|^Transport|^TlsTransport|^ProxiedEcho|^FaultProxy|$c_abi_suite"
+      -R "^client\.|^Store|^Transport|^TlsTransport|^ProxiedEcho|^FaultProxy|$c_abi_suite"
 }
 
 fuzz() {

@@ -182,7 +182,7 @@ namespace Tether.Tests
         {
             Assert.AreEqual(200, TetherClient.VersionNumber);
             Assert.AreEqual("0.2.0", TetherClient.Version);
-            Assert.AreEqual(296, Marshal.SizeOf(typeof(NativeOptions)));
+            Assert.AreEqual(312, Marshal.SizeOf(typeof(NativeOptions)));
             Assert.AreEqual(120, Marshal.SizeOf(typeof(NativeEvent)));
             Assert.AreEqual(192, Marshal.SizeOf(typeof(NativeStats)));
             Assert.AreEqual(112, (int)Marshal.OffsetOf(typeof(NativeEvent), "internal_"));
