@@ -456,3 +456,50 @@ TEST(Store, ErrorCodesAreTheStorageBlockOfTetherErrc) {
 
 } // namespace
 } // namespace tether::persist::test
+
+namespace tether::persist::test {
+namespace {
+
+TEST(Store, ThreeStepCommitLetsStagingGoOnWhileABatchIsWritten) {
+    TempDir dir;
+    const std::string path = dir.file("s.db");
+    {
+        auto o = open_ok(path);
+        Store& s = *o.store;
+        ASSERT_TRUE(s.stage_enqueue("a", "1"));
+        auto batch = s.begin_commit();
+        ASSERT_TRUE(batch);
+        EXPECT_FALSE(s.has_staged());
+        EXPECT_FALSE(s.begin_commit()) << "nothing new staged";
+        // Staged while the batch is being written: goes into the next one.
+        ASSERT_TRUE(s.stage_enqueue("b", "2"));
+        ASSERT_FALSE(s.stage_numbered_through(2));
+        EXPECT_FALSE(s.write(*batch));
+        auto info = s.end_commit(std::move(*batch), std::nullopt);
+        ASSERT_TRUE(info);
+        EXPECT_EQ(info.value().durable_before, 2u) << "a is durable, b not yet";
+        EXPECT_TRUE(s.has_staged());
+        // A failed write hands its changes back, in front of newer ones.
+        ASSERT_TRUE(s.stage_enqueue("c", "3"));
+        auto second = s.begin_commit();
+        ASSERT_TRUE(second);
+        ASSERT_TRUE(s.stage_enqueue("d", "4"));
+        auto failed = s.end_commit(std::move(*second), core::Failure{make_error_code(store_errc::store_disk_full), "test"});
+        ASSERT_FALSE(failed);
+        EXPECT_EQ(failed.error(), store_errc::store_disk_full);
+        EXPECT_EQ(s.stats().failed_commits, 1u);
+        commit_ok(s);
+    }
+    auto o = open_ok(path);
+    ASSERT_EQ(o.recovered.message_count(), 4u);
+    const char* ids[] = {"a", "b", "c", "d"};
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(o.recovered.messages[i].id, ids[i]);
+        EXPECT_EQ(o.recovered.messages[i].pos, i + 1);
+    }
+    EXPECT_EQ(o.recovered.messages[1].seq, 2u);
+    EXPECT_EQ(o.recovered.messages[2].seq, 0u);
+}
+
+} // namespace
+} // namespace tether::persist::test

@@ -106,6 +106,9 @@ enum class Durability {
 struct PersistenceOptions {
     std::string path;                       ///< the store file (created 0600); empty: nothing persisted
     Durability durability = Durability::normal; ///< what each commit survives
+    /// Commits at most this often (group commit): frames that depend on a
+    /// change wait for its commit, at most this long. Zero: every io-loop turn.
+    Milliseconds commit_interval{1};
 };
 
 /// Asked on the io thread before each hello. `refresh` is true after the server

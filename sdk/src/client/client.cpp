@@ -112,6 +112,8 @@ std::string validate_options(const ClientOptions& o, CheckedOptions& checked) {
         return "client_name/client_version must not contain control characters";
     if (o.max_inbound_message_bytes < 1024) return "max_inbound_message_bytes must be at least 1024";
     if (o.timeouts.close_drain < Milliseconds::zero()) return "close drain must not be negative";
+    if (o.persistence.commit_interval < Milliseconds::zero() || o.persistence.commit_interval > Milliseconds(1000))
+        return "persistence.commit_interval must be between 0 and 1000 ms";
     auto problem = core::validate(to_session_config(o));
     if (problem.empty()) checked = CheckedOptions{std::move(*url), proxy.value_or(std::string())};
     return problem;
@@ -248,12 +250,11 @@ public:
             std::lock_guard<std::mutex> lock(mu_);
             if (shut_down_) return;
             shut_down_ = true;
-            if (journal_) {
-                // Destroying the client keeps the store for the next one:
-                // the teardown below must not record "every message failed".
-                session_.attach_journal(nullptr);
-                commit_locked();
-            }
+            // Destroying the client keeps the store for the next one: the
+            // abort below must not record "every message failed". What is
+            // staged is committed by teardown(), on the strand, after any
+            // commit in flight.
+            if (journal_) session_.attach_journal(nullptr);
             if (!is_terminal(session_.state())) session_.abort(now());
         }
         if (strand_->running_in_this_thread()) {
@@ -332,6 +333,7 @@ private:
         std::optional<TimePoint> deadline;
         bool terminal_now = false;
         StoreJournal::CommitOutcome committed;
+        std::optional<persist::Store::Batch> batch;
         {
             std::lock_guard<std::mutex> lock(mu_);
             pump_posted_ = false;
@@ -339,7 +341,15 @@ private:
             while (auto e = session_.poll_event()) events.push_back(std::move(*e));
             deadline = session_.poll_timeout();
             terminal_now = is_terminal(session_.state());
-            if (journal_) committed = commit_locked(); // before this round's frames go out
+            if (journal_) batch = take_batch_locked(actions, deadline);
+        }
+        if (batch) {
+            // Written without the lock: application threads go on sending
+            // (into the next batch) while this one reaches the disk, and
+            // this round's frames go out only after it has.
+            auto failure = journal_->write(*batch);
+            std::lock_guard<std::mutex> lock(mu_);
+            committed = journal_->end_commit(std::move(*batch), std::move(failure));
         }
         for (auto& a : actions) execute(a);
         rearm(deadline);
@@ -366,8 +376,6 @@ private:
         schedule_pump_locked();
     }
 
-    StoreJournal::CommitOutcome commit_locked() { return journal_->commit(); }
-
     void report_commit(const StoreJournal::CommitOutcome& c) {
         if (c.error) {
             if (!store_failing_) {
@@ -380,6 +388,34 @@ private:
             log(LogLevel::info, "persistence: the store accepts commits again");
         }
         if (c.durable_through) call(options_.callbacks.on_durable, "on_durable", *c.durable_through);
+    }
+
+    // Group commit: at most one commit per PersistenceOptions::commit_interval.
+    // The first change after a quiet spell is committed at once; within the
+    // interval, this round's actions wait (in order, behind any held ones)
+    // for the commit at the end of it, so the write-ahead rule holds.
+    std::optional<persist::Store::Batch> take_batch_locked(std::vector<core::Action>& actions,
+                                                           std::optional<TimePoint>& deadline) {
+        const TimePoint t = now();
+        const bool staged = journal_->has_staged();
+        if (!commit_at_ && staged && t < last_commit_ + options_.persistence.commit_interval)
+            commit_at_ = last_commit_ + options_.persistence.commit_interval;
+        if (commit_at_ && t < *commit_at_) {
+            held_actions_.insert(held_actions_.end(), std::make_move_iterator(actions.begin()),
+                                 std::make_move_iterator(actions.end()));
+            actions.clear();
+            if (!deadline || *commit_at_ < *deadline) deadline = commit_at_;
+            return std::nullopt;
+        }
+        commit_at_.reset();
+        if (!held_actions_.empty()) {
+            actions.insert(actions.begin(), std::make_move_iterator(held_actions_.begin()),
+                           std::make_move_iterator(held_actions_.end()));
+            held_actions_.clear();
+        }
+        if (!staged) return std::nullopt;
+        last_commit_ = t;
+        return journal_->begin_commit();
     }
 
     void rearm(std::optional<TimePoint> deadline) {
@@ -494,6 +530,15 @@ private:
         timer_.reset();
         armed_.reset();
         transport_.reset(); // aborts live connections, no events
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!journal_) return;
+        journal_->commit(); // what was staged before the client was destroyed
+        const persist::StoreStats& st = journal_->stats();
+        log(LogLevel::debug, "persistence: " + std::to_string(st.transactions) + " transactions, " +
+                                 std::to_string(st.rows_inserted) + " rows written, " +
+                                 std::to_string(st.rows_skipped) + " never written, " +
+                                 std::to_string(st.rows_deleted) + " deleted, " +
+                                 std::to_string(st.failed_commits) + " failed commits");
     }
 
     ClientOptions options_;
@@ -517,6 +562,11 @@ private:
     // strand only
     std::optional<TimePoint> armed_;
     std::vector<core::Action> spare_actions_;
+    // Persistence group commit (guarded by mu_): actions waiting for the
+    // commit due at commit_at_, and when the last one began.
+    std::vector<core::Action> held_actions_;
+    std::optional<TimePoint> commit_at_;
+    TimePoint last_commit_{};
     std::vector<core::Event> spare_events_;
 };
 

@@ -59,9 +59,16 @@ void StoreJournal::outbox_cleared() { store_->stage_clear_outbox(); }
 void StoreJournal::session_ended() { store_->stage_end_session(); }
 
 StoreJournal::CommitOutcome StoreJournal::commit() {
+    auto batch = store_->begin_commit();
+    if (!batch) return {};
+    auto failure = store_->write(*batch);
+    return end_commit(std::move(*batch), std::move(failure));
+}
+
+StoreJournal::CommitOutcome StoreJournal::end_commit(persist::Store::Batch&& batch,
+                                                     std::optional<core::Failure> failure) {
     CommitOutcome out;
-    if (!store_->has_staged()) return out;
-    auto done = store_->commit();
+    auto done = store_->end_commit(std::move(batch), std::move(failure));
     if (!done) {
         out.error = done.error();
         out.detail = done.detail();

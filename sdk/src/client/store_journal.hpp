@@ -44,6 +44,11 @@ public:
     // Writes what was staged, if anything (one transaction).
     CommitOutcome commit();
     bool has_staged() const { return store_->has_staged(); }
+    // commit() in three steps: begin and end under the session lock, write
+    // without it (persist::Store::begin_commit). One batch at a time.
+    std::optional<persist::Store::Batch> begin_commit() { return store_->begin_commit(); }
+    std::optional<core::Failure> write(const persist::Store::Batch& batch) { return store_->write(batch); }
+    CommitOutcome end_commit(persist::Store::Batch&& batch, std::optional<core::Failure> failure);
     const persist::StoreStats& stats() const { return store_->stats(); }
 
 private:

@@ -617,21 +617,22 @@ void Store::stage_end_session() {
 
 // ---- commit -------------------------------------------------------------------
 
-int Store::write_staged() {
+int Store::write_staged(const Batch& batch) {
     Statements& s = *stmts_;
     int rc = SQLITE_OK;
-    const std::uint64_t trim_to = std::min(view_.head_pos, committed_.next_pos);
-    if (trim_to > committed_.head_pos) {
+    const Meta& view = batch.target;
+    const std::uint64_t trim_to = std::min(view.head_pos, batch.base.next_pos);
+    if (trim_to > batch.base.head_pos) {
         sqlite3_reset(s.trim);
         sqlite3_bind_int64(s.trim, 1, to_i64(trim_to));
         rc = sqlite3_step(s.trim);
         sqlite3_reset(s.trim);
         if (rc != SQLITE_DONE) return rc;
     }
-    for (const Staged& row : staged_) {
-        if (row.pos < view_.head_pos) continue;
-        const std::string_view id(staged_bytes_.data() + row.offset, row.id_len);
-        const std::string_view data(staged_bytes_.data() + row.offset + row.id_len, row.data_len);
+    for (const Staged& row : batch.rows) {
+        if (row.pos < view.head_pos) continue;
+        const std::string_view id(batch.bytes.data() + row.offset, row.id_len);
+        const std::string_view data(batch.bytes.data() + row.offset + row.id_len, row.data_len);
         sqlite3_stmt* st = s.insert;
         sqlite3_bind_int64(st, 1, to_i64(row.pos));
         sqlite3_bind_blob(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
@@ -641,42 +642,77 @@ int Store::write_staged() {
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) return rc;
     }
-    Meta target = view_;
-    target.commits = committed_.commits + 1;
+    Meta target = view;
+    target.commits = batch.base.commits + 1;
     return write_meta(s.meta, target);
 }
 
 Result<CommitInfo> Store::commit() {
-    if (!dirty_) return CommitInfo{committed_.commits, committed_.next_pos, false};
+    auto batch = begin_commit();
+    if (!batch) return CommitInfo{committed_.commits, committed_.next_pos, false};
+    auto failure = write(*batch);
+    return end_commit(std::move(*batch), std::move(failure));
+}
+
+std::optional<Store::Batch> Store::begin_commit() {
+    if (!dirty_) return std::nullopt;
+    Batch b;
+    b.base = committed_;
+    b.target = view_;
+    b.rows.swap(staged_);
+    b.bytes.swap(staged_bytes_);
+    dirty_ = false;
+    return b;
+}
+
+std::optional<Failure> Store::write(const Batch& batch) {
     Statements& s = *stmts_;
     int rc = sqlite3_step(s.begin);
     sqlite3_reset(s.begin);
     if (rc == SQLITE_DONE) {
-        rc = write_staged();
+        rc = write_staged(batch);
         if (rc == SQLITE_OK) {
             rc = sqlite3_step(s.commit);
             sqlite3_reset(s.commit);
             if (rc == SQLITE_DONE) rc = SQLITE_OK;
         }
     }
-    if (rc != SQLITE_OK) {
-        Failure f = sqlite_fail(db_, rc, path_ + ": commit");
-        if (sqlite3_get_autocommit(db_) == 0) {
-            sqlite3_step(s.rollback);
-            sqlite3_reset(s.rollback);
-        }
+    if (rc == SQLITE_OK) return std::nullopt;
+    Failure f = sqlite_fail(db_, rc, path_ + ": commit");
+    if (sqlite3_get_autocommit(db_) == 0) {
+        sqlite3_step(s.rollback);
+        sqlite3_reset(s.rollback);
+    }
+    return f;
+}
+
+Result<CommitInfo> Store::end_commit(Batch&& batch, std::optional<Failure> failure) {
+    if (failure) {
+        Failure f = std::move(*failure);
         ++stats_.failed_commits;
+        // Hand the batch back: its rows go before anything staged since.
+        for (Staged& row : staged_) row.offset += batch.bytes.size();
+        batch.rows.insert(batch.rows.end(), staged_.begin(), staged_.end());
+        batch.bytes += staged_bytes_;
+        staged_.swap(batch.rows);
+        staged_bytes_.swap(batch.bytes);
+        dirty_ = true;
         return f;
     }
-    for (const Staged& row : staged_) ++(row.pos < view_.head_pos ? stats_.rows_skipped : stats_.rows_inserted);
-    stats_.rows_deleted += std::min(view_.head_pos, committed_.next_pos) - std::min(committed_.head_pos,
-                                                                                     committed_.next_pos);
-    view_.commits = committed_.commits + 1;
-    committed_ = view_;
-    staged_.clear();
-    if (staged_bytes_.capacity() > (std::size_t{1} << 20)) std::string().swap(staged_bytes_);
-    staged_bytes_.clear();
-    dirty_ = false;
+    const Meta& target = batch.target;
+    for (const Staged& row : batch.rows) ++(row.pos < target.head_pos ? stats_.rows_skipped : stats_.rows_inserted);
+    stats_.rows_deleted += std::min(target.head_pos, batch.base.next_pos) - std::min(batch.base.head_pos,
+                                                                                      batch.base.next_pos);
+    committed_ = target;
+    committed_.commits = batch.base.commits + 1;
+    view_.commits = committed_.commits;
+    // Reuse the batch's buffers for the next one unless a huge message grew them.
+    if (staged_.empty() && staged_bytes_.empty() && batch.bytes.capacity() <= (std::size_t{1} << 20)) {
+        batch.rows.clear();
+        batch.bytes.clear();
+        staged_.swap(batch.rows);
+        staged_bytes_.swap(batch.bytes);
+    }
     return CommitInfo{committed_.commits, committed_.next_pos, true};
 }
 

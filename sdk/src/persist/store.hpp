@@ -208,6 +208,17 @@ public:
     core::Result<CommitInfo> commit();
     bool has_staged() const { return dirty_; }
 
+    // The same in three steps, so that an owner that stages under a lock
+    // can write without holding it: begin_commit() and end_commit() under
+    // the owner's lock, write() outside it. Staging may go on meanwhile (it
+    // goes into the next batch); only write() touches the database, and one
+    // batch is in flight at a time. A failed write() hands its changes back
+    // to the next batch.
+    struct Batch;
+    std::optional<Batch> begin_commit();                   // nullopt: nothing staged
+    std::optional<core::Failure> write(const Batch& batch); // nullopt: written
+    core::Result<CommitInfo> end_commit(Batch&& batch, std::optional<core::Failure> failure);
+
     // ---- the view (stored state + staged changes) ----
     const SessionRecord& session() const { return view_.session; }
     std::uint64_t next_seq() const { return view_.next_seq; }
@@ -243,7 +254,7 @@ private:
     core::Result<Recovered> load();
     std::error_code prepare();
     std::uint64_t seq_of(std::uint64_t pos) const; // 0 when not numbered
-    int write_staged(); // an SQLite result code
+    int write_staged(const Batch& batch); // an SQLite result code
     void mark(); // a change is staged
 
     std::string path_;
@@ -262,6 +273,13 @@ private:
     std::string staged_bytes_;
     bool dirty_ = false;
     StoreStats stats_;
+};
+
+struct Store::Batch {
+    Meta base;   // the committed state the batch applies to
+    Meta target; // the view when the batch was taken
+    std::vector<Staged> rows;
+    std::string bytes;
 };
 
 struct Store::Opened {

@@ -55,7 +55,8 @@ using json = nlohmann::json;
 using namespace bench;
 
 struct Options {
-    std::set<std::string> sections{"throughput", "latency", "reconnect", "memory", "idle"};
+    std::set<std::string> sections{"throughput", "latency", "reconnect", "memory", "idle", "persist"};
+    std::uint64_t persist_messages = 100000;
     std::vector<std::size_t> sizes{64, 1024, 65536};
     std::vector<double> rates{1000, 10000};
     double warmup_s = 1.0, measure_s = 3.0;
@@ -80,7 +81,8 @@ struct Options {
 constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
   --quick                 short windows (the whole run takes well under a minute)
   --json FILE             also write the results as JSON
-  --sections LIST         any of throughput,latency,reconnect,memory,idle,storm (default: all but storm)
+  --sections LIST         any of throughput,latency,reconnect,memory,idle,storm,persist (default: all but storm)
+  --persist-messages N    persist: messages in the store whose footprint and load time are measured (default 100000)
   --sizes LIST            throughput payload sizes in bytes (default 64,1024,65536)
   --warmup S --measure S  throughput warm-up and window, seconds (default 1, 3)
   --repeat N              throughput rounds, each runs every implementation once (default 5)
@@ -156,6 +158,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--storm-max-backoff-ms") o.storm_max_backoff_ms = std::max(1, std::stoi(value()));
         else if (a == "--storm-down-ms") o.storm_down_s = std::stod(value()) / 1000.0;
         else if (a == "--storm-svg") o.storm_svg = value();
+        else if (a == "--persist-messages") o.persist_messages = std::stoul(value());
         else if (a == "--help" || a == "-h") {
             std::cout << kUsage;
             std::exit(0);
@@ -330,6 +333,96 @@ json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer
             }
         }
     }
+    return out;
+}
+
+// ---- persistence -----------------------------------------------------------------------
+
+std::string make_temp_dir(const char* name) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + name + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
+    return tmpl;
+}
+
+void remove_store(const std::string& path) {
+    for (const char* suffix : {"", "-wal", "-journal"}) ::unlink((path + suffix).c_str());
+}
+
+// The durable client against the in-memory one: 64 B one-way with acks,
+// interleaved rounds (in memory, then each durability), paired ratios; the
+// store's bytes per queued message and the time to construct a Client on a
+// store holding o.persist_messages.
+json run_persist(const Options& o, const ChildProcess& sink_server) {
+    json out;
+    const std::string dir = make_temp_dir("tether-bench-persist");
+    const std::string payload = json_payload(64);
+    std::cout << "\n== Persistence: 64 B one-way with acks, " << o.repeat
+              << " interleaved rounds; medians, [min-max]; store in " << dir << "\n";
+    const std::vector<int> w{7, 30, 10, 17, 11, 11, 12};
+    print_row({"bytes", "implementation", "msgs/s", "[min-max] k", "cli us/msg", "srv us/msg", "x in-memory"}, w);
+    const std::vector<std::pair<std::string, std::optional<tether::Durability>>> modes{
+        {"in memory", std::nullopt},
+        {"persistence off", tether::Durability::off},
+        {"persistence normal", tether::Durability::normal},
+        {"persistence full", tether::Durability::full}};
+    std::vector<std::vector<Tp>> runs(modes.size());
+    int file = 0;
+    for (int k = 0; k < o.repeat; ++k) {
+        for (std::size_t i = 0; i < modes.size(); ++i) {
+            tether::PersistenceOptions p;
+            if (modes[i].second) {
+                p.path = dir + "/tp-" + std::to_string(file++) + ".db";
+                p.durability = *modes[i].second;
+            }
+            const SdkThroughputResult r = sdk_throughput(sink_server.url(), sink_server.pid(), payload, o.warmup_s,
+                                                         o.measure_s, false, p);
+            runs[i].push_back(make_tp(modes[i].first, 64, r.acked, r.seconds, r.client_cpu_s, r.server_cpu_s,
+                                      r.client_allocs, r.error));
+            if (!p.path.empty()) remove_store(p.path);
+        }
+    }
+    json rows = json::array();
+    for (std::size_t i = 0; i < modes.size(); ++i) {
+        std::vector<double> rates, cli, srv, ratio;
+        for (std::size_t k = 0; k < runs[i].size(); ++k) {
+            rates.push_back(runs[i][k].rate);
+            cli.push_back(runs[i][k].client_us);
+            srv.push_back(runs[i][k].server_us);
+            if (runs[0][k].rate > 0) ratio.push_back(runs[i][k].rate / runs[0][k].rate);
+        }
+        const MinMedMax rs = spread(rates), rr = spread(ratio);
+        print_row({"64", modes[i].first, human_rate(rs.median),
+                   "[" + fmt(rs.min / 1e3, 0) + "-" + fmt(rs.max / 1e3, 0) + "]", fmt(spread(cli).median, 2),
+                   fmt(spread(srv).median, 2),
+                   i == 0 ? "-" : fmt(rr.median, 2) + " [" + fmt(rr.min, 2) + "-" + fmt(rr.max, 2) + "]"},
+                  w);
+        for (const Tp& r : runs[i])
+            if (!r.error.empty()) std::cout << "        error: " << r.error << "\n";
+        rows.push_back(json{{"implementation", modes[i].first},
+                            {"msgs_per_s", spread_json(rs)},
+                            {"runs_msgs_per_s", rates},
+                            {"client_cpu_us_per_msg", spread_json(spread(cli))},
+                            {"server_cpu_us_per_msg", spread_json(spread(srv))},
+                            {"paired_ratio_to_in_memory", i == 0 ? json() : spread_json(rr)}});
+    }
+    out["throughput_64"] = rows;
+
+    const std::string store = dir + "/footprint.db";
+    const StoreFootprint f = store_footprint(store, payload, o.persist_messages, 5);
+    if (!f.error.empty()) std::cout << "  footprint error: " << f.error << "\n";
+    const MinMedMax c = spread(f.construct_ms);
+    const double per_msg = static_cast<double>(f.file_bytes) / static_cast<double>(std::max<std::uint64_t>(f.messages, 1));
+    std::cout << "  " << f.messages << " queued 64 B messages: " << fmt(static_cast<double>(f.file_bytes) / 1e6, 1)
+              << " MB on disk (store + WAL) = " << fmt(per_msg, 1) << " B per message; queued and durable in "
+              << fmt(f.fill_s * 1e3, 0) << " ms\n"
+              << "  Client construction on that store (" << f.recovered << " recovered): median " << fmt(c.median, 1)
+              << " ms [" << fmt(c.min, 1) << "-" << fmt(c.max, 1) << "] over " << f.construct_ms.size() << " runs\n";
+    out["footprint"] = json{{"messages", f.messages},      {"file_bytes", f.file_bytes},
+                            {"bytes_per_message", per_msg}, {"fill_ms", f.fill_s * 1e3},
+                            {"construct_ms", spread_json(c)}, {"recovered", f.recovered}};
+    remove_store(store);
+    ::rmdir(dir.c_str());
     return out;
 }
 
@@ -744,6 +837,7 @@ int main(int argc, char** argv) {
         if (o.sections.count("memory")) result["memory"] = run_memory(o, sink, self_exe());
         if (o.sections.count("idle")) result["idle"] = run_idle(o, sink);
         if (o.sections.count("storm")) result["storm"] = run_storm(o);
+        if (o.sections.count("persist")) result["persist"] = run_persist(o, sink);
     } catch (const std::exception& e) {
         std::cerr << "tether_bench_e2e: " << e.what() << "\n";
         result["error"] = e.what();

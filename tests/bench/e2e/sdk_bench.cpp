@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <memory>
 #include <thread>
 #include <type_traits>
+
+#include <sys/stat.h>
 
 #include "alloc_count.hpp"
 #include "support.hpp"
@@ -41,10 +45,13 @@ tether::ClientOptions base_options(const std::string& url) {
 } // namespace
 
 SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, const std::string& payload,
-                                   double warmup_s, double measure_s, bool as_value) {
+                                   double warmup_s, double measure_s, bool as_value,
+                                   const tether::PersistenceOptions& persistence) {
     SdkThroughputResult r;
     const nlohmann::json value = nlohmann::json::parse(payload);
-    tether::Client client(base_options(url));
+    tether::ClientOptions options = base_options(url);
+    options.persistence = persistence;
+    tether::Client client(options);
     client.connect();
     if (!wait_ready(client)) {
         r.error = "client not ready";
@@ -407,6 +414,56 @@ SdkStormResult sdk_storm(const std::string& url, std::size_t n, std::chrono::mil
     for (auto& c : clients) c->abort();
     clients.clear();
     return r;
+}
+
+} // namespace bench
+
+namespace bench {
+
+StoreFootprint store_footprint(const std::string& path, const std::string& payload, std::uint64_t messages, int runs) {
+    StoreFootprint f;
+    f.messages = messages;
+    tether::ClientOptions o = base_options("ws://127.0.0.1:1/ws"); // never connected
+    o.persistence.path = path;
+    o.outbox.max_messages = messages;
+    {
+        std::mutex mu;
+        std::condition_variable cv;
+        tether::MessageId durable = 0, last = 0;
+        o.callbacks.on_durable = [&](tether::MessageId through) {
+            std::lock_guard<std::mutex> lock(mu);
+            durable = through;
+            cv.notify_all();
+        };
+        const auto t0 = Clock::now();
+        tether::Client client(o);
+        for (std::uint64_t i = 0; i < messages; ++i) {
+            const tether::SendResult s = client.send_json(payload);
+            if (!s) {
+                f.error = s.error.message() + ": " + s.detail;
+                return f;
+            }
+            last = s.id;
+        }
+        std::unique_lock<std::mutex> lock(mu);
+        if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return durable == last; })) {
+            f.error = "on_durable did not reach the last message";
+            return f;
+        }
+        f.fill_s = seconds_since(t0);
+    }
+    for (const char* suffix : {"", "-wal"}) {
+        struct stat st {};
+        if (::stat((path + suffix).c_str(), &st) == 0) f.file_bytes += static_cast<std::uint64_t>(st.st_size);
+    }
+    o.callbacks.on_durable = nullptr;
+    for (int k = 0; k < runs; ++k) {
+        const auto t0 = Clock::now();
+        tether::Client client(o);
+        f.construct_ms.push_back(seconds_since(t0) * 1e3);
+        f.recovered = client.recovered().messages;
+    }
+    return f;
 }
 
 } // namespace bench

@@ -14,6 +14,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "tether/options.hpp"
+
 namespace bench {
 
 struct SdkThroughputResult {
@@ -36,8 +38,23 @@ struct SdkThroughputResult {
 // `warmup` seconds.
 // `as_value`: send(nlohmann::json) of the parsed payload instead of
 // send_json(text) (the encoder instead of the validator).
+// `persistence`: the client keeps its outbox in that store (path empty: in memory).
 SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, const std::string& payload,
-                                   double warmup_s, double measure_s, bool as_value = false);
+                                   double warmup_s, double measure_s, bool as_value = false,
+                                   const tether::PersistenceOptions& persistence = {});
+
+struct StoreFootprint {
+    std::uint64_t messages = 0;
+    double fill_s = 0;           // send() of them all until on_durable covered the last
+    std::uint64_t file_bytes = 0; // the store file and its WAL after the client is gone
+    std::vector<double> construct_ms; // Client construction on that store, each run
+    std::uint64_t recovered = 0;
+    std::string error;
+};
+
+// Queues `messages` payloads offline on a new store at `path`, destroys the
+// client, then constructs a Client on the store `runs` times.
+StoreFootprint store_footprint(const std::string& path, const std::string& payload, std::uint64_t messages, int runs);
 
 struct SdkLatencyResult {
     std::vector<std::int64_t> rtt_ns;
