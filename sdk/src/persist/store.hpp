@@ -51,12 +51,11 @@
 //   stored state is then an older but consistent prefix: an older token
 //   gets resumed:false (session_lost); an older attempt is refused as stale
 //   until the rising attempt passes the server's; an older `last` gets a
-//   redelivery; an
-//   older next_seq shows as welcome.last_seq above the stored last seq
-//   sent. The integration must treat that welcome as "store behind": start
-//   a new session (unacked messages re-sent with their ids, at-least-once),
-//   never resume with the stored seqs, which the server would take as
-//   duplicates.
+//   redelivery; an older next_seq shows as welcome.last_seq above the
+//   stored last seq sent. The Session treats that welcome as "store
+//   behind": it starts a new session (unacked messages re-sent with their
+//   ids, at-least-once) and never resumes with the stored seqs, which the
+//   server would take as duplicates.
 //
 //   Locking. A Store owns its file exclusively, three ways: a process-wide
 //   registry of open files (device, inode), so a second opener in this
