@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
     if (!client) fatal_setup(detail);
     // On a store: messages 1..queued_total were queued by earlier runs; the
     // ones not recovered were acked.
-    const tether::Recovered& recovered = client->recovered();
+    const tether::Recovered recovered = client->recovered(); // a copy: used after the client is gone
     const std::uint64_t first = durable ? recovered.queued_total + 1 : 1;
     const std::uint64_t acked_earlier = durable ? recovered.queued_total - recovered.messages : 0;
     if (durable)
