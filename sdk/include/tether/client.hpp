@@ -46,6 +46,9 @@ struct Callbacks {
     std::function<void(const SessionLostInfo&)> on_session_lost; ///< resume was refused: a new session
     /// Reported for information (e.g. a protocol error); the client carries on.
     std::function<void(std::error_code, const std::string& detail)> on_error;
+    /// This message's frame was handed to the transport (before on_acked).
+    /// Fires again on every re-send (after a reconnect). Costs nothing when empty.
+    std::function<void(MessageId)> on_sent;
 };
 
 class EventLoop;
@@ -169,6 +172,12 @@ public:
     /// replace the current connection with a fresh one.
     /// @return errc::invalid_state when idle, errc::closed while closing or terminal
     std::error_code reconnect_now();
+    /// A hint that the network changed: a ready connection is probed (a ping
+    /// answered within HeartbeatOptions::probe_timeout, else it is replaced);
+    /// in backoff the client connects now, not counted as a failed attempt; a
+    /// connection attempt in progress is restarted.
+    /// @return errc::invalid_state when idle, errc::closed while closing or terminal
+    std::error_code network_changed();
     /// Cuts the transport as a network failure would (QA and tests); the
     /// client then reconnects and resumes as usual.
     /// @return errc::invalid_state when there is no connection to cut
