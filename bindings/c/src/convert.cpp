@@ -161,6 +161,8 @@ ClientOptions to_client_options(const tether_client_options& o, const std::share
     cb.on_resumed = [router](const std::string& session) { router->on_resumed(session); };
     cb.on_session_lost = [router](const tether::SessionLostInfo& info) { router->on_session_lost(info); };
     cb.on_error = [router](std::error_code ec, const std::string& detail) { router->on_error(ec, detail); };
+    if (o.report_sent != 0 && o.report_sent != 1) throw OptionError{TETHER_E_INVALID_ARGUMENT, "report_sent must be 0 or 1"};
+    if (o.report_sent == 1) cb.on_sent = [router](tether::MessageId id) { router->on_sent(id); };
     return out;
 }
 

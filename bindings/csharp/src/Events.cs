@@ -31,6 +31,12 @@ namespace Tether
         public ulong Id { get; internal set; }
     }
 
+    // The message's frame went to the socket; raised again on every re-send.
+    public sealed class SentEventArgs : EventArgs
+    {
+        public ulong Id { get; internal set; }
+    }
+
     public sealed class FailedEventArgs : EventArgs
     {
         public ulong Id { get; internal set; }
@@ -63,6 +69,7 @@ namespace Tether
         public ulong CallerErrors, PingsSent, AcksSent;
         public ulong FramesIn, FramesOut, BytesIn, BytesOut;
         public ulong OutboxDepth, OutboxBytes, OutboxHighWater;
+        public ulong SuspendsDetected;
     }
 
     // Options; zero/null means the SDK default (see docs/configuration.md).
@@ -92,5 +99,7 @@ namespace Tether
         // Runs on the SDK's native thread (opt-in); must not block.
         public Action<LogLevel, string> Log;
         public LogLevel LogLevel = LogLevel.Info;
+        // Raise TetherClient.Sent for every msg frame handed to the socket.
+        public bool ReportSent;
     }
 }

@@ -53,6 +53,13 @@ class Acked:
 
 
 @dataclass(frozen=True)
+class Sent:
+    """The message's frame went to the socket; again on every re-send."""
+
+    id: int  # what Client.send returned
+
+
+@dataclass(frozen=True)
 class Failed:
     id: int
     message_id: str
@@ -78,4 +85,4 @@ class ErrorReported:
     error: TetherError
 
 
-Event = Union[StateChanged, Message, Acked, Failed, Resumed, SessionLost, ErrorReported]
+Event = Union[StateChanged, Message, Acked, Failed, Resumed, SessionLost, ErrorReported, Sent]
