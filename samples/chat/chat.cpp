@@ -58,6 +58,7 @@ bool Chat::start(const std::string& transcript_path, std::string& error) {
     o.callbacks.on_state = [this](const tether::StateChange& c) { on_state(c); };
     o.callbacks.on_message = [this](const tether::Message& m) { on_message(m); };
     o.callbacks.on_acked = [this](tether::MessageId id) { on_acked(id); };
+    o.callbacks.on_sent = [this](tether::MessageId id) { on_sent(id); };
     o.callbacks.on_failed = [this](tether::MessageId id, const std::string& mid, std::error_code ec) {
         on_failed(id, mid, ec);
     };
@@ -107,7 +108,6 @@ std::string Chat::say(const std::string& text, bool& ok) {
     own_.push_back(Own{id, data_json, index});
     ++pending_;
     emit_locked(event::Queued{id, options_.nick, text});
-    mark_sent_locked();
     changed_locked();
     ok = true;
     return {};
@@ -245,7 +245,6 @@ void Chat::on_state(const tether::StateChange& c) {
     if (c.to == State::ready) session_ = session;
     emit_locked(event::StateChanged{c, session});
     if (c.from == State::ready && c.to != State::ready) requeue_locked();
-    if (c.to == State::ready) mark_sent_locked();
     changed_locked();
 }
 
@@ -303,6 +302,19 @@ void Chat::on_acked(tether::MessageId local) {
             emit_locked(event::Acked{e.id});
         }
     }
+    changed_locked();
+}
+
+// The SDK wrote the message's frame (again, after a reconnect).
+void Chat::on_sent(tether::MessageId local) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sent_.find(local);
+    if (it == sent_.end() || it->second.purpose != Purpose::chat || it->second.entry >= entries_.size()) return;
+    Entry& e = entries_[it->second.entry];
+    if (e.delivery != Delivery::queued) return;
+    e.delivery = Delivery::sent;
+    ++e.attempts;
+    emit_locked(event::Sent{e.id, e.attempts});
     changed_locked();
 }
 
@@ -393,22 +405,6 @@ void Chat::resync_locked(const std::string& peer, const std::string& trigger) {
     ++resyncs_;
     emit_locked(event::Resync{peer, trigger, count});
     if (trigger == "join") send_presence_locked("here");
-}
-
-// The SDK writes the outbox as soon as the session is ready, and reports no
-// write of its own (until it has an on_sent callback): every chat message not
-// yet acknowledged counts as sent on the ready session.
-void Chat::mark_sent_locked() {
-    if (state_ != State::ready) return;
-    for (auto local : unacked_) {
-        auto it = sent_.find(local);
-        if (it == sent_.end() || it->second.purpose != Purpose::chat) continue;
-        Entry& e = entries_[it->second.entry];
-        if (e.delivery != Delivery::queued) continue;
-        e.delivery = Delivery::sent;
-        ++e.attempts;
-        emit_locked(event::Sent{e.id, e.attempts});
-    }
 }
 
 void Chat::requeue_locked() {

@@ -22,12 +22,11 @@
 // drop the copies by id. Presence lines are not chat messages.
 //
 // Delivery states of our own messages, from what the SDK reports (state
-// changes, on_acked, on_failed): queued (in the SDK outbox while no session
-// is ready), sent (the session is ready, and the SDK writes its outbox as
-// soon as it is; it does not report each write), acked (the server
-// acknowledged it), failed (the SDK gave up; the reason is shown). A message
-// that was sent goes back to queued when the session stops being ready, and
-// is sent again (attempt 2, 3, ...) when it is ready again.
+// changes, on_sent, on_acked, on_failed): queued (in the SDK outbox, not
+// written yet), sent (on_sent: its frame went to the socket), acked (the
+// server acknowledged it), failed (the SDK gave up; the reason is shown). A
+// message that was sent goes back to queued when the session stops being
+// ready, and is sent again (attempt 2, 3, ...) when the SDK re-sends it.
 //
 // Thread safety: every public member may be called from any thread. SDK
 // callbacks run on the client's io thread and take the same mutex; the printer
@@ -142,6 +141,7 @@ private:
     void on_state(const tether::StateChange& c);
     void on_message(const tether::Message& m);
     void on_acked(tether::MessageId local);
+    void on_sent(tether::MessageId local);
     void on_failed(tether::MessageId local, const std::string& id, std::error_code ec);
     void on_resumed(const std::string& session);
     void on_session_lost(const tether::SessionLostInfo& info);
@@ -152,7 +152,6 @@ private:
     void resync_locked(const std::string& peer, const std::string& trigger);
     bool send_locked(const std::string& data_json, const std::string& id, Purpose purpose, std::size_t entry,
                      std::string* error);
-    void mark_sent_locked();
     void requeue_locked();
     void forget_locked(tether::MessageId local);
     // Renders `e` to the transcript, the printer and the rows.

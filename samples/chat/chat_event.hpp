@@ -55,7 +55,7 @@ struct Start {
 struct Queued {
     std::string id, nick, text;
 };
-// Our chat message went to a ready session (attempt: how many connections so far).
+// Our chat message's frame went to the socket (attempt: how many times so far).
 struct Sent {
     std::string id;
     unsigned attempt = 1;

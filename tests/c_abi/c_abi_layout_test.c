@@ -22,7 +22,7 @@ STATIC_ASSERT(TETHER_E_UNAUTHORIZED == -300 && TETHER_E_SERVER_ERROR == -307, co
 STATIC_ASSERT(TETHER_E_SESSION_LOST == -400 && TETHER_E_NO_TOKEN == -402, codes_session);
 STATIC_ASSERT(TETHER_E_TIMEOUT == -1000 && TETHER_E_NO_MEMORY == -1001 && TETHER_E_INTERNAL == -1002, codes_c);
 STATIC_ASSERT(TETHER_STATE_IDLE == 0 && TETHER_STATE_READY == 3 && TETHER_STATE_FAILED == 7, states);
-STATIC_ASSERT(TETHER_EVENT_NONE == 0 && TETHER_EVENT_MESSAGE == 2 && TETHER_EVENT_ERROR == 7, event_types);
+STATIC_ASSERT(TETHER_EVENT_NONE == 0 && TETHER_EVENT_MESSAGE == 2 && TETHER_EVENT_ERROR == 7 && TETHER_EVENT_SENT == 8, event_types);
 STATIC_ASSERT(TETHER_LOG_TRACE == 1 && TETHER_LOG_ERROR == 5, log_levels);
 STATIC_ASSERT(TETHER_SESSION_LOST_RESEND == 0 && TETHER_SESSION_LOST_FAIL == 1, policies);
 STATIC_ASSERT(TETHER_VERSION_NUM == TETHER_VERSION_MAJOR * 10000 + TETHER_VERSION_MINOR * 100 + TETHER_VERSION_PATCH,
@@ -72,8 +72,8 @@ OFF(tether_client_options, user_data, 280);
 STATIC_ASSERT(TETHER_CLIENT_OPTIONS_SIZE_V1 == 288, options_layout1_size);
 OFF(tether_client_options, token_callback, 288);
 STATIC_ASSERT(TETHER_CLIENT_OPTIONS_SIZE_V2 == 296, options_layout2_size);
-OFF(tether_client_options, persistence_durability, 296);
-OFF(tether_client_options, reserved1_, 300);
+OFF(tether_client_options, report_sent, 296);
+OFF(tether_client_options, persistence_durability, 300);
 OFF(tether_client_options, persistence_path, 304);
 STATIC_ASSERT(sizeof(tether_client_options) == 312, options_size);
 STATIC_ASSERT(TETHER_E_STORE_LOCKED == -500 && TETHER_E_STORE_IO == -506, codes_storage);
@@ -109,7 +109,9 @@ OFF(tether_stats, frames_in, 136);
 OFF(tether_stats, bytes_out, 160);
 OFF(tether_stats, outbox_depth, 168);
 OFF(tether_stats, outbox_high_water, 184);
-STATIC_ASSERT(sizeof(tether_stats) == 192, stats_size);
+STATIC_ASSERT(TETHER_STATS_SIZE_V1 == 192, stats_layout1_size);
+OFF(tether_stats, suspends_detected, 192);
+STATIC_ASSERT(sizeof(tether_stats) == 200, stats_size);
 #define LAYOUT "LP64"
 #else
 #define LAYOUT "generic (offsets asserted on LP64 only)"

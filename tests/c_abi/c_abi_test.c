@@ -133,6 +133,7 @@ static void test_args(void) {
     CHECK_RC(NULL, tether_client_close(NULL, 0), TETHER_E_INVALID_ARGUMENT);
     CHECK_RC(NULL, tether_client_abort(NULL), TETHER_E_INVALID_ARGUMENT);
     CHECK_RC(NULL, tether_client_reconnect_now(NULL), TETHER_E_INVALID_ARGUMENT);
+    CHECK_RC(NULL, tether_client_network_changed(NULL), TETHER_E_INVALID_ARGUMENT);
     CHECK_RC(NULL, tether_client_simulate_network_drop(NULL), TETHER_E_INVALID_ARGUMENT);
     CHECK_RC(NULL, tether_client_state(NULL, &state), TETHER_E_INVALID_ARGUMENT);
     CHECK_RC(NULL, tether_client_stats(NULL, &st), TETHER_E_INVALID_ARGUMENT);
@@ -155,7 +156,13 @@ static void test_args(void) {
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
     o.struct_size = sizeof o + 8; /* a newer header than this library */
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
+    o.struct_size = TETHER_CLIENT_OPTIONS_SIZE_V2; /* layout 2: no report_sent */
+    o.report_sent = 7;                            /* past the caller's struct: ignored */
+    CHECK_RC(NULL, create_rc(&o), TETHER_OK);
     o.struct_size = sizeof o;
+    CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
+    CHECK(strstr(tether_client_last_error(NULL), "report_sent") != NULL);
+    o.report_sent = 0;
 
     o.url = NULL;
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
@@ -355,6 +362,7 @@ static void test_idle(void) {
     CHECK_RC(c, tether_client_wait_state(c, TETHER_STATE_BIT(TETHER_STATE_IDLE), 0, &state), TETHER_OK);
 
     CHECK_RC(c, tether_client_reconnect_now(c), TETHER_E_INVALID_STATE);
+    CHECK_RC(c, tether_client_network_changed(c), TETHER_E_INVALID_STATE);
     CHECK_RC(c, tether_client_simulate_network_drop(c), TETHER_E_INVALID_STATE);
 
     /* abort: idle -> closed; the queued messages fail with closed. */
@@ -386,6 +394,7 @@ static void test_idle(void) {
     CHECK_RC(c, tether_client_close(c, -1), TETHER_E_CLOSED);
     CHECK_RC(c, tether_client_abort(c), TETHER_E_CLOSED);
     CHECK_RC(c, tether_client_reconnect_now(c), TETHER_E_CLOSED);
+    CHECK_RC(c, tether_client_network_changed(c), TETHER_E_CLOSED);
     CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
 }
 
@@ -936,6 +945,80 @@ static void test_persist(void) {
     rmdir(dir);
 }
 
+/* ---- lifecycle: SENT events, network_changed, the older stats layout --------- */
+
+static void test_lifecycle(void) {
+    const char *args[] = {"--echo", NULL};
+    h_server server;
+    tether_client *c;
+    tether_client_options o;
+    tether_event ev = TETHER_EVENT_INIT;
+    tether_stats st = TETHER_STATS_INIT;
+    uint64_t id = 0;
+    int state = -1, sent = 0, acked = 0, rc;
+    int64_t deadline;
+
+    REQUIRE(h_server_start(&server, g_server_path, 0, args) == 0);
+    o = test_options(server.url, NULL);
+    o.report_sent = 1;
+    o.backoff_base_ms = 60000; /* a backoff that network_changed must cut short */
+    o.backoff_max_ms = 60000;
+    c = create_client(&o);
+    REQUIRE(c != NULL);
+    CHECK_RC(c, tether_client_connect(c), TETHER_OK);
+    CHECK_RC(c, tether_client_wait_state(c, TETHER_STATE_BIT(TETHER_STATE_READY), 10000, &state), TETHER_OK);
+
+    /* SENT, then ACKED, for the same id. */
+    CHECK_RC(c, tether_client_send(c, "1", 1, NULL, &id), TETHER_OK);
+    deadline = h_now_ms() + 10000;
+    while (acked == 0 && h_now_ms() < deadline) {
+        rc = tether_client_poll_event(c, &ev, 100);
+        if (rc == TETHER_E_TIMEOUT) continue;
+        CHECK_RC(c, rc, TETHER_OK);
+        if (rc != TETHER_OK) break;
+        if (ev.type == TETHER_EVENT_SENT) {
+            CHECK(ev.id == id && acked == 0);
+            ++sent;
+        } else if (ev.type == TETHER_EVENT_ACKED) {
+            CHECK(ev.id == id && sent == 1);
+            ++acked;
+        }
+        tether_event_free(&ev);
+    }
+    CHECK(sent == 1 && acked == 1);
+
+    /* A healthy connection answers the probe: same connection, still ready. */
+    CHECK_RC(c, tether_client_network_changed(c), TETHER_OK);
+    CHECK_RC(c, tether_client_send(c, "2", 1, NULL, &id), TETHER_OK);
+    CHECK_RC(c, h_poll_for(c, TETHER_EVENT_ACKED, &ev, 10000, NULL), TETHER_OK);
+    CHECK(ev.id == id);
+    tether_event_free(&ev);
+    CHECK_RC(c, tether_client_stats(c, &st), TETHER_OK);
+    CHECK(st.connects == 1 && st.reconnects == 0 && st.suspends_detected == 0);
+
+    /* A caller with the first tether_stats layout gets its counters and no more. */
+    {
+        tether_stats old;
+        memset(&old, 0xab, sizeof old);
+        old.struct_size = TETHER_STATS_SIZE_V1;
+        CHECK_RC(c, tether_client_stats(c, &old), TETHER_OK);
+        CHECK(old.struct_size == TETHER_STATS_SIZE_V1 && old.connects == 1);
+        CHECK(old.suspends_detected == 0xababababababababull); /* untouched */
+        old.struct_size = TETHER_STATS_SIZE_V1 - 8;
+        CHECK_RC(c, tether_client_stats(c, &old), TETHER_E_INVALID_ARGUMENT);
+    }
+
+    /* In backoff, network_changed connects at once, the attempt count unchanged. */
+    h_server_stop(&server);
+    CHECK_RC(c, tether_client_wait_state(c, TETHER_STATE_BIT(TETHER_STATE_BACKOFF), 10000, &state), TETHER_OK);
+    REQUIRE(h_server_start(&server, g_server_path, server.port, args) == 0);
+    CHECK_RC(c, tether_client_network_changed(c), TETHER_OK);
+    CHECK_RC(c, tether_client_wait_state(c, TETHER_STATE_BIT(TETHER_STATE_READY), 10000, &state), TETHER_OK);
+
+    CHECK_RC(c, tether_client_destroy(c), TETHER_OK);
+    h_server_stop(&server);
+}
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
@@ -945,7 +1028,7 @@ static const test_case kCases[] = {
     {"api", test_api},       {"args", test_args},   {"idle", test_idle},
     {"echo", test_echo},     {"callbacks", test_callbacks}, {"destroy_waits", test_destroy_waits},
     {"auth", test_auth},     {"rooms", test_rooms}, {"refused", test_refused},
-    {"token", test_token},   {"persist", test_persist},
+    {"token", test_token},   {"persist", test_persist}, {"lifecycle", test_lifecycle},
 };
 
 int main(int argc, char **argv) {

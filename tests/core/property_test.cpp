@@ -38,7 +38,8 @@
 //     session; with policy fail each unacked message failed exactly once
 //     with session_lost, right after SessionLost, and was never re-sent;
 //   * every message gets exactly one of MessageAcked / MessageFailed, an ack
-//     only ever for a message the server really delivered;
+//     only ever for a message the server really delivered and after its
+//     MessageSent, and no MessageSent after either;
 //   * the session converges to ready within bounded virtual time once the
 //     faults stop, then closes gracefully (bye, 1000) to closed;
 //   * ~25% of seeds instead call close() at a random time while the faults
@@ -105,6 +106,7 @@ using tether::core::ErrorFrame;
 using tether::core::FetchToken;
 using tether::core::Hello;
 using tether::core::MessageAcked;
+using tether::core::MessageSent;
 using tether::core::MessageFailed;
 using tether::core::MessageId;
 using tether::core::MessageReceived;
@@ -358,7 +360,7 @@ private:
     std::uint64_t client_sent_ = 0;
     std::vector<MessageId> local_ids_;             // n -> MessageId
     std::map<MessageId, std::uint64_t> n_of_local_;
-    std::vector<std::uint32_t> acked_count_, failed_count_;
+    std::vector<std::uint32_t> acked_count_, failed_count_, sent_count_;
     std::vector<std::uint64_t> received_;          // n of MessageReceived, in order
     std::uint64_t expected_seq_ = 1;
     State last_state_ = State::idle;
@@ -398,6 +400,7 @@ SessionConfig Simulation::make_config() {
     SessionConfig c;
     c.url = "ws://model.test/ws";
     c.on_session_lost = policy_;
+    c.report_sent = true;
     if (dice_.chance(150)) {
         default_timing_ = true; // every timing left at its production default
         return c;
@@ -473,6 +476,7 @@ Outcome Simulation::run() {
     fault_end_ = now_ + Duration(active_ms_);
     deadline_ = fault_end_ + Duration(default_timing_ ? 300000 : 120000);
     acked_count_.assign(nc_, 0);
+    sent_count_.assign(nc_, 0);
     failed_count_.assign(nc_, 0);
     delivered_count_.assign(nc_, 0);
     id_of_n_.assign(nc_, std::string());
@@ -1187,6 +1191,17 @@ void Simulation::on_session_event(tether::core::Event&& ev) {
         if (++acked_count_[n] > 1) fail("message n=" + std::to_string(n) + " acked twice");
         if (failed_count_[n] != 0) fail("message n=" + std::to_string(n) + " acked after it failed");
         if (delivered_count_[n] == 0) fail("message n=" + std::to_string(n) + " acked but never delivered to the server");
+        if (sent_count_[n] == 0) fail("message n=" + std::to_string(n) + " acked without a MessageSent");
+    } else if (auto* ms = std::get_if<MessageSent>(&ev)) {
+        auto it = n_of_local_.find(ms->id);
+        if (it == n_of_local_.end()) {
+            fail("MessageSent for unknown id " + std::to_string(ms->id));
+            return;
+        }
+        const std::uint64_t n = it->second;
+        if (acked_count_[n] != 0 || failed_count_[n] != 0)
+            fail("MessageSent for message n=" + std::to_string(n) + " after it was acked or failed");
+        ++sent_count_[n];
     } else if (auto* mf = std::get_if<MessageFailed>(&ev)) {
         auto it = n_of_local_.find(mf->id);
         if (it == n_of_local_.end()) {

@@ -54,12 +54,14 @@ struct ExecPlan {
     }
 };
 
-// Child side: stdout (and stderr if `both`) to `out_fd`, no other inherited
+// Child side: stdout (and stderr if `both`, else to `err_fd` if given) to
+// `out_fd`, stdin from `in_fd` (default /dev/null), no other inherited
 // descriptor (a leaked copy of a proxy or client socket would keep it open
 // and hide the FIN/RST a test injects), die with the parent, exec.
-[[noreturn]] void exec_child(const ExecPlan& plan, int out_fd, bool both, bool search_path, int err_fd = -1) {
+[[noreturn]] void exec_child(const ExecPlan& plan, int out_fd, bool both, bool search_path, int err_fd = -1,
+                            int in_fd = -1) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const int devnull = ::open("/dev/null", O_RDONLY);
+    const int devnull = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out_fd, 1);
     if (both) ::dup2(out_fd, 2);
@@ -278,6 +280,61 @@ ProcessResult run_process(const std::vector<std::string>& argv, milliseconds tim
     result.exit_code = status_code(status);
     return result;
 }
+
+// ---- InteractiveProcess ------------------------------------------------------------------
+
+InteractiveProcess::InteractiveProcess(const std::vector<std::string>& argv) {
+    const ExecPlan plan(argv);
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) throw_errno("pipe2");
+    if (::pipe2(out, O_CLOEXEC) != 0) throw_errno("pipe2");
+    pid_ = ::fork();
+    if (pid_ < 0) throw_errno("fork");
+    if (pid_ == 0) exec_child(plan, out[1], false, false, -1, in[0]);
+    ::close(in[0]);
+    ::close(out[1]);
+    in_fd_ = in[1];
+    out_fd_ = out[0];
+}
+
+InteractiveProcess::~InteractiveProcess() {
+    if (in_fd_ >= 0) ::close(in_fd_);
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    if (out_fd_ >= 0) ::close(out_fd_);
+}
+
+void InteractiveProcess::write_line(const std::string& line) {
+    const std::string text = line + "\n";
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(in_fd_, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw_errno("write to child");
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+std::optional<std::string> InteractiveProcess::read_line(Clock::time_point deadline) {
+    for (;;) {
+        if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
+            std::string line = buffer_.substr(0, nl);
+            buffer_.erase(0, nl + 1);
+            return line;
+        }
+        if (Clock::now() >= deadline) return std::nullopt;
+        pollfd p{out_fd_, POLLIN, 0};
+        const int r = ::poll(&p, 1, poll_ms(deadline));
+        if (r > 0 && !read_some(out_fd_, buffer_)) return std::nullopt; // EOF
+        if (r < 0 && errno != EINTR) return std::nullopt;
+    }
+}
+
+void InteractiveProcess::signal(int sig) { ::kill(pid_, sig); }
 
 // ---- TempDir / ClosedPort ------------------------------------------------------------
 

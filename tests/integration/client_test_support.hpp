@@ -106,6 +106,29 @@ struct ProcessResult {
 // after `timeout`.
 ProcessResult run_process(const std::vector<std::string>& argv, milliseconds timeout);
 
+// A child process driven line by line: its stdin is a pipe the test writes,
+// its stdout a pipe the test reads (stderr is inherited). SIGKILLed and
+// reaped by the destructor; dies with the test process.
+class InteractiveProcess {
+public:
+    explicit InteractiveProcess(const std::vector<std::string>& argv); // argv[0]: a path
+    ~InteractiveProcess();
+    InteractiveProcess(const InteractiveProcess&) = delete;
+    InteractiveProcess& operator=(const InteractiveProcess&) = delete;
+
+    void write_line(const std::string& line);
+    // The next stdout line; nullopt at the deadline or EOF.
+    std::optional<std::string> read_line(Clock::time_point deadline);
+    void signal(int sig);
+    pid_t pid() const { return pid_; }
+
+private:
+    pid_t pid_ = -1;
+    int in_fd_ = -1;
+    int out_fd_ = -1;
+    std::string buffer_;
+};
+
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents.
 class TempDir {
 public:

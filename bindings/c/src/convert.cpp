@@ -135,7 +135,6 @@ ClientOptions to_client_options(const tether_client_options& o, const std::share
         throw OptionError{TETHER_E_INVALID_ARGUMENT, "tls_insecure_skip_verify must be 0 or 1"};
     out.tls.insecure_skip_verify = o.tls_insecure_skip_verify == 1;
     if (o.reserved0_ != 0) throw OptionError{TETHER_E_INVALID_ARGUMENT, "reserved0_ must be 0"};
-    if (o.reserved1_ != 0) throw OptionError{TETHER_E_INVALID_ARGUMENT, "reserved1_ must be 0"};
     out.persistence.path = opt_string(o.persistence_path, "persistence_path", false).value_or("");
     switch (o.persistence_durability) {
     case TETHER_DURABILITY_NORMAL: out.persistence.durability = tether::Durability::normal; break;
@@ -170,6 +169,8 @@ ClientOptions to_client_options(const tether_client_options& o, const std::share
     cb.on_session_lost = [router](const tether::SessionLostInfo& info) { router->on_session_lost(info); };
     cb.on_error = [router](std::error_code ec, const std::string& detail) { router->on_error(ec, detail); };
     cb.on_durable = [router](tether::MessageId through) { router->on_durable(through); };
+    if (o.report_sent != 0 && o.report_sent != 1) throw OptionError{TETHER_E_INVALID_ARGUMENT, "report_sent must be 0 or 1"};
+    if (o.report_sent == 1) cb.on_sent = [router](tether::MessageId id) { router->on_sent(id); };
     return out;
 }
 

@@ -111,6 +111,13 @@ void EventRouter::on_acked(MessageId id) {
     deliver(std::move(rec));
 }
 
+void EventRouter::on_sent(MessageId id) {
+    auto rec = std::make_unique<EventRecord>();
+    rec->ev.type = TETHER_EVENT_SENT;
+    rec->ev.id = id;
+    deliver(std::move(rec));
+}
+
 void EventRouter::on_failed(MessageId id, const std::string& message_id, std::error_code ec) {
     auto rec = std::make_unique<EventRecord>();
     rec->ev.type = TETHER_EVENT_FAILED;

@@ -74,6 +74,7 @@ public:
     void on_state(const StateChange& sc);
     void on_message(const Message& m);
     void on_acked(MessageId id);
+    void on_sent(MessageId id);
     void on_failed(MessageId id, const std::string& message_id, std::error_code ec);
     void on_resumed(const std::string& session);
     void on_session_lost(const SessionLostInfo& info);

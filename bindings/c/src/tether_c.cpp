@@ -86,8 +86,8 @@ TETHER_API int tether_client_create(const tether_client_options* options, tether
             size != TETHER_CLIENT_OPTIONS_SIZE_V2)
             return fail(nullptr, TETHER_E_INVALID_ARGUMENT,
                         "options struct_size is " + std::to_string(size) + ", expected " +
-                            std::to_string(sizeof(tether_client_options)) + " or an earlier layout's size " +
-                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V1) + " or " +
+                            std::to_string(sizeof(tether_client_options)) + " or a layout-1/2 size " +
+                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V1) + "/" +
                             std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V2) + " (use TETHER_CLIENT_OPTIONS_INIT)");
         tether_client_options o{}; // fields the caller's layout lacks stay zero: their defaults
         std::memcpy(static_cast<void*>(&o), options, size);
@@ -177,6 +177,11 @@ TETHER_API int tether_client_reconnect_now(tether_client* client) {
     return guarded(client, [&] { return result(client, client->client->reconnect_now()); });
 }
 
+TETHER_API int tether_client_network_changed(tether_client* client) {
+    TETHER_CHECK_CLIENT(client);
+    return guarded(client, [&] { return result(client, client->client->network_changed()); });
+}
+
 TETHER_API int tether_client_simulate_network_drop(tether_client* client) {
     TETHER_CHECK_CLIENT(client);
     return guarded(client, [&] { return result(client, client->client->simulate_network_drop()); });
@@ -195,9 +200,13 @@ TETHER_API int tether_client_stats(tether_client* client, tether_stats* stats) {
     TETHER_CHECK_CLIENT(client);
     return guarded(client, [&]() -> int {
         if (stats == nullptr) return fail(client, TETHER_E_INVALID_ARGUMENT, "stats is NULL");
-        if (stats->struct_size < sizeof(tether_stats))
+        const size_t size = stats->struct_size;
+        if (size < TETHER_STATS_SIZE_V1)
             return fail(client, TETHER_E_INVALID_ARGUMENT, "stats struct_size is too small (use TETHER_STATS_INIT)");
-        tether::c_abi::copy_out(stats, tether::c_abi::to_c(client->client->stats()));
+        // An older caller's struct gets the counters it has room for.
+        const tether_stats all = tether::c_abi::to_c(client->client->stats());
+        std::memcpy(static_cast<void*>(stats), &all, std::min(size, sizeof all));
+        stats->struct_size = size;
         return TETHER_OK;
     });
 }

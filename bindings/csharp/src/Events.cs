@@ -40,6 +40,12 @@ namespace Tether
         public ulong Through { get; internal set; }
     }
 
+    // The message's frame went to the socket; raised again on every re-send.
+    public sealed class SentEventArgs : EventArgs
+    {
+        public ulong Id { get; internal set; }
+    }
+
     public sealed class FailedEventArgs : EventArgs
     {
         public ulong Id { get; internal set; }
@@ -72,6 +78,7 @@ namespace Tether
         public ulong CallerErrors, PingsSent, AcksSent;
         public ulong FramesIn, FramesOut, BytesIn, BytesOut;
         public ulong OutboxDepth, OutboxBytes, OutboxHighWater;
+        public ulong SuspendsDetected;
     }
 
     // Options; zero/null means the SDK default (see docs/configuration.md).
@@ -105,5 +112,7 @@ namespace Tether
         // and a client created on it later resumes from it (Recovered).
         public string PersistencePath;
         public Durability Persistence = Durability.Normal;
+        // Raise TetherClient.Sent for every msg frame handed to the socket.
+        public bool ReportSent;
     }
 }

@@ -30,8 +30,8 @@ namespace Tether
         public IntPtr proxy_url, proxy_username, proxy_password;
         public IntPtr event_callback, log_callback, user_data;
         public IntPtr token_callback; // layout 2
-        public int persistence_durability; // layout 3
-        public int reserved1_;
+        public int report_sent; // layout 3
+        public int persistence_durability;
         public IntPtr persistence_path;
     }
 
@@ -59,6 +59,7 @@ namespace Tether
         public ulong caller_errors, pings_sent, acks_sent;
         public ulong frames_in, frames_out, bytes_in, bytes_out;
         public ulong outbox_depth, outbox_bytes, outbox_high_water;
+        public ulong suspends_detected;
     }
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
@@ -103,6 +104,8 @@ namespace Tether
         internal static extern int tether_client_abort(ClientHandle client);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tether_client_reconnect_now(ClientHandle client);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int tether_client_network_changed(ClientHandle client);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int tether_client_simulate_network_drop(ClientHandle client);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]

@@ -37,6 +37,7 @@ namespace Tether
         public event EventHandler<StateChangedEventArgs> StateChanged;
         public event EventHandler<MessageEventArgs> MessageReceived;
         public event EventHandler<AckedEventArgs> Acked;
+        public event EventHandler<SentEventArgs> Sent; // needs ClientOptions.ReportSent
         public event EventHandler<FailedEventArgs> Failed;
         public event EventHandler<ResumedEventArgs> Resumed;
         public event EventHandler<SessionLostEventArgs> SessionLost;
@@ -128,6 +129,7 @@ namespace Tether
                     n.tls_pinned_spki_count = (UIntPtr)o.TlsPinnedSpkiSha256.Length;
                 }
                 n.tls_insecure_skip_verify = o.TlsInsecureSkipVerify ? 1 : 0;
+                n.report_sent = o.ReportSent ? 1 : 0;
                 n.proxy_url = str(o.ProxyUrl, "ProxyUrl");
                 n.proxy_username = str(o.ProxyUsername, "ProxyUsername");
                 n.proxy_password = str(o.ProxyPassword, "ProxyPassword");
@@ -283,6 +285,8 @@ namespace Tether
 
         public void Abort() { Check(NativeMethods.tether_client_abort(_handle)); }
         public void ReconnectNow() { Check(NativeMethods.tether_client_reconnect_now(_handle)); }
+        // The network changed: probe the connection now; in backoff, connect now.
+        public void NetworkChanged() { Check(NativeMethods.tether_client_network_changed(_handle)); }
         public void SimulateNetworkDrop() { Check(NativeMethods.tether_client_simulate_network_drop(_handle)); }
 
         public State State
@@ -331,7 +335,7 @@ namespace Tether
                 UnknownFrames = s.unknown_frames, CallerErrors = s.caller_errors, PingsSent = s.pings_sent,
                 AcksSent = s.acks_sent, FramesIn = s.frames_in, FramesOut = s.frames_out, BytesIn = s.bytes_in,
                 BytesOut = s.bytes_out, OutboxDepth = s.outbox_depth, OutboxBytes = s.outbox_bytes,
-                OutboxHighWater = s.outbox_high_water,
+                OutboxHighWater = s.outbox_high_water, SuspendsDetected = s.suspends_detected,
             };
         }
 
@@ -414,6 +418,7 @@ namespace Tether
                     Unacked = ev.unacked,
                 };
             case 7: return new ErrorEventArgs { Error = ErrorOf(ev.error, detail) };
+            case 8: return new SentEventArgs { Id = ev.id };
             case 9: return new DurableEventArgs { Through = ev.id };
             default: return EventArgs.Empty;
             }
@@ -498,6 +503,7 @@ namespace Tether
             else if (args is SessionLostEventArgs) Raise(SessionLost, (SessionLostEventArgs)args);
             else if (args is ErrorEventArgs) Raise(Error, (ErrorEventArgs)args);
             else if (args is DurableEventArgs) Raise(Durable, (DurableEventArgs)args);
+            else if (args is SentEventArgs) Raise(Sent, (SentEventArgs)args);
         }
 
         // No more events will come: fault whatever still waits.

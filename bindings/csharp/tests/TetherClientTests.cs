@@ -184,7 +184,7 @@ namespace Tether.Tests
             Assert.AreEqual("0.2.0", TetherClient.Version);
             Assert.AreEqual(312, Marshal.SizeOf(typeof(NativeOptions)));
             Assert.AreEqual(120, Marshal.SizeOf(typeof(NativeEvent)));
-            Assert.AreEqual(192, Marshal.SizeOf(typeof(NativeStats)));
+            Assert.AreEqual(200, Marshal.SizeOf(typeof(NativeStats)));
             Assert.AreEqual(112, (int)Marshal.OffsetOf(typeof(NativeEvent), "internal_"));
             Assert.AreEqual(280, (int)Marshal.OffsetOf(typeof(NativeOptions), "user_data"));
         }
@@ -256,6 +256,35 @@ namespace Tether.Tests
                 Assert.AreEqual(10UL, stats.MessagesReceived);
                 Assert.IsTrue(rec.Threads.All(n => n == "tether-poll"));
                 Assert.AreEqual(State.Closed, Wait(c.CloseAsync(TimeSpan.FromSeconds(5))));
+            }
+        }
+
+        [Test]
+        public void SentPrecedesAckedAndNetworkChangedKeepsAHealthyConnection()
+        {
+            using (var server = new ChatServer("--echo"))
+            {
+                var o = Fast(server.Url);
+                o.ReportSent = true;
+                using (var c = new TetherClient(o))
+                {
+                    var order = new BlockingCollection<string>();
+                    c.Sent += (s, e) => order.Add("sent " + e.Id);
+                    c.Acked += (s, e) => order.Add("acked " + e.Id);
+                    Assert.AreEqual(ErrorCode.InvalidState, Assert.Throws<TetherException>(() => c.NetworkChanged()).Code);
+                    Assert.IsTrue(c.ConnectAsync().Wait(10000));
+                    var id = Wait(c.SendAsync("1"));
+                    string first, second;
+                    Assert.IsTrue(order.TryTake(out first, 10000));
+                    Assert.IsTrue(order.TryTake(out second, 10000));
+                    Assert.AreEqual("sent " + id, first);
+                    Assert.AreEqual("acked " + id, second);
+                    c.NetworkChanged(); // probed; the server answers
+                    Wait(c.SendAsync("2"));
+                    var stats = c.GetStats();
+                    Assert.AreEqual(1UL, stats.Connects);
+                    Assert.AreEqual(0UL, stats.SuspendsDetected);
+                }
             }
         }
 

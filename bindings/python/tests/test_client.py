@@ -51,10 +51,11 @@ def test_library_version_and_struct_sizes() -> None:
     # The C layout on LP64 (tests/c_abi/c_abi_layout_test.c asserts the same).
     assert ctypes.sizeof(_native.ClientOptions) == 312
     assert ctypes.sizeof(_native.Event) == 120
-    assert ctypes.sizeof(_native.Stats) == 192
+    assert ctypes.sizeof(_native.Stats) == 200
     assert _native.Event.internal_.offset == 112
     assert _native.ClientOptions.user_data.offset == 280
     assert _native.ClientOptions.token_callback.offset == 288
+    assert _native.ClientOptions.report_sent.offset == 296
     assert _native.ClientOptions.persistence_path.offset == 304
 
 
@@ -197,6 +198,64 @@ def test_reconnect_across_server_restart_loses_nothing(make_server) -> None:
         lost = [e for e in more if isinstance(e, tether.SessionLost)]
         assert len(lost) == 1 and lost[0].new_session != lost[0].previous_session
         assert client.state == tether.State.READY
+
+
+def test_sent_events_precede_acks_and_only_when_asked(echo_server) -> None:
+    with tether.Client(echo_server.url, report_sent=True, **FAST) as client:
+        client.wait_ready(timeout=10)
+        ids = [client.send(i) for i in range(3)]
+        events = collect(client, lambda evs: len([e for e in evs if isinstance(e, tether.Acked)]) == 3)
+        order = [(type(e).__name__, e.id) for e in events if isinstance(e, (tether.Sent, tether.Acked))]
+        for i in ids:
+            assert order.index(("Sent", i)) < order.index(("Acked", i))
+        assert [i for kind, i in order if kind == "Sent"] == ids
+    with tether.Client(echo_server.url, **FAST) as client:
+        client.wait_ready(timeout=10)
+        client.send(1)
+        events = collect(client, lambda evs: any(isinstance(e, tether.Acked) for e in evs))
+        assert not [e for e in events if isinstance(e, tether.Sent)]
+
+
+def test_on_sent_callback(echo_server) -> None:
+    sent: List[int] = []
+    acked: List[int] = []
+    done = threading.Event()
+
+    def on_acked(a: tether.Acked) -> None:
+        acked.append(a.id)
+        done.set()
+
+    with tether.Client(echo_server.url, on_sent=lambda s: sent.append(s.id), on_acked=on_acked, **FAST) as client:
+        client.wait_ready(timeout=10)
+        msg = client.send({"x": 1})
+        assert done.wait(10)
+    assert sent == [msg] and acked == [msg]
+
+
+def test_network_changed(make_server) -> None:
+    server = make_server("--echo")
+    client = tether.Client(server.url, backoff_base=60, backoff_max=60)
+    try:
+        with pytest.raises(tether.InvalidState):
+            client.network_changed()  # idle
+        client.connect(wait=True, timeout=10)
+        # Ready: the connection is probed and, being healthy, kept.
+        client.network_changed()
+        client.send("still here")
+        collect(client, lambda evs: any(isinstance(e, tether.Acked) for e in evs))
+        assert client.stats()["connects"] == 1
+        # Backoff (up to 60 s): network_changed connects now.
+        server.stop()
+        collect(client, lambda evs: any(isinstance(e, tether.StateChanged) and
+                                        e.state == tether.State.BACKOFF for e in evs))
+        server.start()
+        client.network_changed()
+        client.wait_ready(timeout=10)
+        assert client.stats()["suspends_detected"] == 0
+    finally:
+        client.destroy()
+    with pytest.raises(tether.Closed):
+        client.network_changed()
 
 
 def test_token_provider_refreshes_after_token_expired(make_server) -> None:

@@ -13,7 +13,7 @@ from . import errors
 from .client import Client, TokenProvider
 from .errors import *  # noqa: F401,F403  (the exception classes)
 from .errors import TetherError, error_for
-from .events import Acked, Durable, ErrorReported, Event, Failed, Message, Resumed, SessionLost, State, StateChanged
+from .events import Acked, Durable, ErrorReported, Event, Failed, Message, Resumed, Sent, SessionLost, State, StateChanged
 
 
 def version() -> str:
@@ -38,5 +38,6 @@ def strerror(code: int) -> str:
 
 __all__ = [
     "Client", "Event", "StateChanged", "Message", "Acked", "Durable", "Failed", "Resumed", "SessionLost", "ErrorReported",
+    "Sent",
     "State", "errors", "version", "version_number", "strerror",
 ] + errors.__all__

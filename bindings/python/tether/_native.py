@@ -63,8 +63,8 @@ class ClientOptions(ctypes.Structure):
         ("log_callback", LOG_FN),
         ("user_data", ctypes.c_void_p),
         ("token_callback", TOKEN_FN),  # layout 2
-        ("persistence_durability", ctypes.c_int32),  # layout 3
-        ("reserved1_", ctypes.c_int32),
+        ("report_sent", ctypes.c_int32),  # layout 3
+        ("persistence_durability", ctypes.c_int32),
         ("persistence_path", ctypes.c_char_p),
     ]
 
@@ -99,6 +99,7 @@ STATS_FIELDS = (
     "caller_errors", "pings_sent", "acks_sent",
     "frames_in", "frames_out", "bytes_in", "bytes_out",
     "outbox_depth", "outbox_bytes", "outbox_high_water",
+    "suspends_detected",
 )
 
 
@@ -139,6 +140,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "tether_client_close": (c_int, [p_client, ctypes.c_int64]),
         "tether_client_abort": (c_int, [p_client]),
         "tether_client_reconnect_now": (c_int, [p_client]),
+        "tether_client_network_changed": (c_int, [p_client]),
         "tether_client_simulate_network_drop": (c_int, [p_client]),
         "tether_client_state": (c_int, [p_client, ctypes.POINTER(c_int)]),
         "tether_client_stats": (c_int, [p_client, ctypes.POINTER(Stats)]),

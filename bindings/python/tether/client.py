@@ -32,7 +32,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Mapping, 
 
 from . import _native
 from .errors import Closed, InCallback, InvalidArgument, InvalidJSON, InvalidState, InvalidUTF8, TetherError, TetherTimeout, error_for
-from .events import Acked, Durable, ErrorReported, Event, Failed, Message, Resumed, SessionLost, State, StateChanged
+from .events import Acked, Durable, ErrorReported, Event, Failed, Message, Resumed, Sent, SessionLost, State, StateChanged
 
 _log = logging.getLogger("tether")
 
@@ -43,7 +43,7 @@ _SLICE = 0.25  # seconds per blocking C call, so Ctrl-C and destroy() stay respo
 
 _EVENT_STATE, _EVENT_MESSAGE, _EVENT_ACKED, _EVENT_FAILED = 1, 2, 3, 4
 _EVENT_RESUMED, _EVENT_SESSION_LOST, _EVENT_ERROR = 5, 6, 7
-_EVENT_DURABLE = 9
+_EVENT_SENT, _EVENT_DURABLE = 8, 9
 
 _LOG_LEVELS = {"trace": 1, "debug": 2, "info": 3, "warn": 4, "warning": 4, "error": 5}
 _PY_LEVELS = {1: 5, 2: logging.DEBUG, 3: logging.INFO, 4: logging.WARNING, 5: logging.ERROR}
@@ -114,6 +114,8 @@ def _convert(ev: _native.Event) -> Event:
         return Message.from_raw(ev.seq, raw, _native.utf8(ev.message_id))
     if t == _EVENT_ACKED:
         return Acked(id=ev.id)
+    if t == _EVENT_SENT:
+        return Sent(id=ev.id)
     if t == _EVENT_FAILED:
         return Failed(id=ev.id, message_id=_native.utf8(ev.message_id) or "", error=error_for(ev.error))
     if t == _EVENT_RESUMED:
@@ -197,6 +199,8 @@ class Client:
         on_state: Optional[Callable[[StateChanged], None]] = None,
         on_acked: Optional[Callable[[Acked], None]] = None,
         on_failed: Optional[Callable[[Failed], None]] = None,
+        on_sent: Optional[Callable[[Sent], None]] = None,
+        report_sent: bool = False,
         native_callbacks: bool = False,
         log: Union[bool, LogSink, None] = None,
         log_level: str = "info",
@@ -209,7 +213,8 @@ class Client:
         self._failure: Optional[TetherError] = None
         self._ended = False
         self._callbacks: Dict[type, Callable[[Any], None]] = {}
-        for cls, fn in ((Message, on_message), (StateChanged, on_state), (Acked, on_acked), (Failed, on_failed)):
+        for cls, fn in ((Message, on_message), (StateChanged, on_state), (Acked, on_acked), (Failed, on_failed),
+                        (Sent, on_sent)):
             if fn is not None:
                 self._callbacks[cls] = fn
         self._on_event = on_event
@@ -275,6 +280,7 @@ class Client:
         o.log_level = _LOG_LEVELS[log_level]
         o.persistence_path = _opt(persistence_path, "persistence_path")
         o.persistence_durability = _DURABILITY[persistence]
+        o.report_sent = 1 if (report_sent or on_sent is not None) else 0
 
         # The CFUNCTYPE objects live as long as this object: the library may
         # call them until destroy() returns.
@@ -471,6 +477,10 @@ class Client:
 
     def reconnect_now(self) -> None:
         self._call("tether_client_reconnect_now")
+
+    def network_changed(self) -> None:
+        """The network changed: probe the connection now; in backoff, connect now."""
+        self._call("tether_client_network_changed")
 
     def simulate_network_drop(self) -> None:
         self._call("tether_client_simulate_network_drop")

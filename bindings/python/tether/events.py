@@ -60,6 +60,13 @@ class Durable:
 
 
 @dataclass(frozen=True)
+class Sent:
+    """The message's frame went to the socket; again on every re-send."""
+
+    id: int  # what Client.send returned
+
+
+@dataclass(frozen=True)
 class Failed:
     id: int
     message_id: str
@@ -85,4 +92,4 @@ class ErrorReported:
     error: TetherError
 
 
-Event = Union[StateChanged, Message, Acked, Failed, Resumed, SessionLost, ErrorReported, Durable]
+Event = Union[StateChanged, Message, Acked, Failed, Resumed, SessionLost, ErrorReported, Sent, Durable]

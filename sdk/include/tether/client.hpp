@@ -57,6 +57,9 @@ struct Callbacks {
     /// Persistence only: every message whose id is <= `through` is in the
     /// store (at its Durability) or already acknowledged.
     std::function<void(MessageId through)> on_durable;
+    /// This message's frame was handed to the transport (before on_acked).
+    /// Fires again on every re-send (after a reconnect). Costs nothing when empty.
+    std::function<void(MessageId)> on_sent;
 };
 
 class EventLoop;
@@ -191,6 +194,12 @@ public:
     /// replace the current connection with a fresh one.
     /// @return errc::invalid_state when idle, errc::closed while closing or terminal
     std::error_code reconnect_now();
+    /// A hint that the network changed: a ready connection is probed (a ping
+    /// answered within HeartbeatOptions::probe_timeout, else it is replaced);
+    /// in backoff the client connects now, not counted as a failed attempt; a
+    /// connection attempt in progress is restarted.
+    /// @return errc::invalid_state when idle, errc::closed while closing or terminal
+    std::error_code network_changed();
     /// Cuts the transport as a network failure would (QA and tests); the
     /// client then reconnects and resumes as usual.
     /// @return errc::invalid_state when there is no connection to cut

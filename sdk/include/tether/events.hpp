@@ -94,7 +94,8 @@ struct SessionLostInfo {
     X(bytes_out)                                                                                                     \
     X(outbox_depth)                                                                                                  \
     X(outbox_bytes)                                                                                                  \
-    X(outbox_high_water)
+    X(outbox_high_water)                                                                                             \
+    X(suspends_detected)  /* late timers and suspends seen by the driver */
 
 /// A snapshot of the client's counters (all std::uint64_t, starting at 0).
 struct Stats {

@@ -52,6 +52,9 @@ struct ProxyOptions {
 struct HeartbeatOptions {
     Milliseconds interval{15000}; ///< ping period; a server's heartbeat_ms overrides it
     Milliseconds timeout{0};      ///< liveness deadline; 0 = 2 x interval. Must exceed interval.
+    /// After network_changed() or a detected suspend: a ping must be answered
+    /// (or any frame arrive) within this, else the connection is replaced.
+    Milliseconds probe_timeout{3000};
 };
 
 /// Reconnect delays: full jitter over an exponentially growing window.

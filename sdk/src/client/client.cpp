@@ -22,6 +22,8 @@
 #include <mutex>
 #include <random>
 
+#include <time.h>
+
 #include "client/store_journal.hpp"
 #include "core/json_encode.hpp"
 #include "core/session.hpp"
@@ -60,6 +62,21 @@ using core::TimePoint;
 
 TimePoint now() { return core::Clock::now(); }
 
+// Time since boot including suspend (CLOCK_BOOTTIME), where the OS has it:
+// steady time stands still while the machine sleeps, this does not.
+std::optional<core::Duration> boot_time() {
+#ifdef CLOCK_BOOTTIME
+    timespec ts{};
+    if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+        return std::chrono::duration_cast<core::Duration>(std::chrono::seconds(ts.tv_sec) +
+                                                          std::chrono::nanoseconds(ts.tv_nsec));
+#endif
+    return std::nullopt;
+}
+
+// How often the driver looks for a suspend while connected or in backoff.
+constexpr core::Duration kSuspendCheckEvery{1000};
+
 core::SessionConfig to_session_config(const ClientOptions& o) {
     core::SessionConfig c;
     c.url = o.url;
@@ -67,7 +84,7 @@ core::SessionConfig to_session_config(const ClientOptions& o) {
     c.token = o.token;
     c.has_token_provider = static_cast<bool>(o.token_provider);
     c.client_info = core::ClientInfo{o.client_name, o.client_version};
-    c.heartbeat = {o.heartbeat.interval, o.heartbeat.timeout};
+    c.heartbeat = {o.heartbeat.interval, o.heartbeat.timeout, o.heartbeat.probe_timeout};
     c.backoff = {o.backoff.base, o.backoff.max, o.backoff.stable_after, o.backoff.max_attempts};
     c.outbox = {o.outbox.max_messages, o.outbox.max_bytes, o.outbox.max_message_bytes, o.outbox.max_in_flight};
     c.inbox = {o.acks.every_messages, o.acks.max_delay};
@@ -77,6 +94,7 @@ core::SessionConfig to_session_config(const ClientOptions& o) {
     c.close_timeout = o.timeouts.close;
     c.decode_limits.max_bytes = o.max_inbound_message_bytes;
     c.decode_limits.payload_as_text = o.message_data == MessageData::text;
+    c.report_sent = static_cast<bool>(o.callbacks.on_sent);
     return c;
 }
 
@@ -317,7 +335,44 @@ private:
 
     void on_timer() {
         armed_.reset();
-        input([](core::Session& s) { s.on_timeout(now()); });
+        const TimePoint t = now();
+        std::optional<core::Duration> gap;
+        if (check_due_ && *check_due_ <= t) gap = suspend_gap(t);
+        input([&](core::Session& s) {
+            if (gap && *gap > s.late_timer_threshold()) s.on_suspend_detected(t, *gap);
+            s.on_timeout(t);
+        });
+    }
+
+    // Strand only. How long this process or machine was away since the last
+    // check: the check timer's lateness (the process was stopped), or boot
+    // time that ran while steady time did not (the machine slept).
+    core::Duration suspend_gap(TimePoint t) {
+        core::Duration gap = std::chrono::duration_cast<core::Duration>(t - *check_due_);
+        const auto boot = boot_time();
+        if (boot && last_boot_)
+            gap = std::max(gap, (*boot - *last_boot_) - std::chrono::duration_cast<core::Duration>(t - last_check_));
+        start_suspend_checks(t, boot);
+        return gap;
+    }
+
+    void start_suspend_checks(TimePoint t, std::optional<core::Duration> boot) {
+        last_check_ = t;
+        last_boot_ = boot;
+        check_due_ = t + kSuspendCheckEvery;
+    }
+
+    // The session's next deadline, or the next suspend check if sooner
+    // (only while a connection exists or is awaited).
+    std::optional<TimePoint> with_suspend_check(std::optional<TimePoint> deadline, State state) {
+        const bool watch = state == State::connecting || state == State::authenticating || state == State::ready ||
+                           state == State::backoff;
+        if (!watch) {
+            check_due_.reset();
+            return deadline;
+        }
+        if (!check_due_) start_suspend_checks(now(), boot_time());
+        return deadline && *deadline < *check_due_ ? deadline : check_due_;
     }
 
     // Strand only. One round: drain the session's output under the lock,
@@ -334,13 +389,15 @@ private:
         bool terminal_now = false;
         StoreJournal::CommitOutcome committed;
         std::optional<persist::Store::Batch> batch;
+        State state_now = State::idle;
         {
             std::lock_guard<std::mutex> lock(mu_);
             pump_posted_ = false;
             while (auto a = session_.poll_action()) actions.push_back(std::move(*a));
             while (auto e = session_.poll_event()) events.push_back(std::move(*e));
             deadline = session_.poll_timeout();
-            terminal_now = is_terminal(session_.state());
+            state_now = session_.state();
+            terminal_now = is_terminal(state_now);
             if (journal_) batch = take_batch_locked(actions, deadline);
         }
         if (batch) {
@@ -352,7 +409,7 @@ private:
             committed = journal_->end_commit(std::move(*batch), std::move(failure));
         }
         for (auto& a : actions) execute(a);
-        rearm(deadline);
+        rearm(with_suspend_check(deadline, state_now));
         if (journal_ && !shut_down_) report_commit(committed);
         std::uint64_t processed = 0; // the last msg seq whose on_message returned
         for (auto& e : events) {
@@ -490,6 +547,7 @@ private:
             },
             [&](core::MessageReceived& m) { call(cb.on_message, "on_message", m); },
             [&](core::MessageAcked& a) { call(cb.on_acked, "on_acked", a.id); },
+            [&](core::MessageSent& m) { call(cb.on_sent, "on_sent", m.id); },
             [&](core::MessageFailed& f) { call(cb.on_failed, "on_failed", f.id, f.message_id, f.error); },
             [&](core::SessionResumed& r) { call(cb.on_resumed, "on_resumed", r.session); },
             [&](core::SessionLost& l) {
@@ -561,6 +619,9 @@ private:
 
     // strand only
     std::optional<TimePoint> armed_;
+    std::optional<TimePoint> check_due_; // the next suspend check; empty: not watching
+    TimePoint last_check_{};
+    std::optional<core::Duration> last_boot_;
     std::vector<core::Action> spare_actions_;
     // Persistence group commit (guarded by mu_): actions waiting for the
     // commit due at commit_at_, and when the last one began.
@@ -640,6 +701,7 @@ std::error_code Client::close(std::optional<Milliseconds> drain) {
 }
 std::error_code Client::abort() { return impl_->guarded(&core::Session::abort); }
 std::error_code Client::reconnect_now() { return impl_->guarded(&core::Session::reconnect_now); }
+std::error_code Client::network_changed() { return impl_->guarded(&core::Session::network_changed); }
 std::error_code Client::simulate_network_drop() { return impl_->simulate_network_drop(); }
 State Client::state() const { return impl_->state(); }
 Stats Client::stats() const { return impl_->stats(); }

@@ -12,6 +12,8 @@ std::string Heartbeat::validate(const HeartbeatConfig& config) {
             return "heartbeat timeout must exceed the interval (else an idle healthy connection is declared dead)";
         if (config.timeout > 2 * kMaxInterval) return "heartbeat timeout must be at most 2 h";
     }
+    if (config.probe_timeout < kMinInterval || config.probe_timeout > kMaxInterval)
+        return "heartbeat probe_timeout must be within [10 ms, 1 h]";
     return {};
 }
 

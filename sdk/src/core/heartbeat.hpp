@@ -20,6 +20,7 @@ namespace tether::core {
 struct HeartbeatConfig {
     Duration interval{15000};
     Duration timeout{0}; // 0: 2 x interval
+    Duration probe_timeout{3000}; // a suspect connection must answer a ping within this
 };
 
 class Heartbeat {

@@ -24,6 +24,8 @@ std::string validate(const SessionConfig& c) {
     if (c.hello_timeout <= Duration::zero() || c.hello_timeout > kMaxDuration) return "hello timeout out of range";
     if (c.close_timeout <= Duration::zero() || c.close_timeout > kMaxDuration) return "close timeout out of range";
     if (c.token && !is_valid_utf8(*c.token)) return "token is not valid UTF-8";
+    if (c.late_timer_threshold <= Duration::zero() || c.late_timer_threshold > kMaxDuration)
+        return "late timer threshold out of range";
     return {};
 }
 
@@ -256,6 +258,57 @@ std::error_code Session::reconnect_now(TimePoint now) {
     }
 }
 
+std::error_code Session::network_changed(TimePoint now) {
+    if (state_ == State::idle) return local_error(errc::invalid_state);
+    if (state_ == State::closing || is_terminal(state_)) return local_error(errc::closed);
+    connection_suspect(now);
+    return {};
+}
+
+std::error_code Session::on_suspend_detected(TimePoint now, Duration) {
+    if (is_terminal(state_)) return make_error_code(errc::closed);
+    ++stats_.suspends_detected;
+    suspect_since_ = now;
+    connection_suspect(now);
+    return {};
+}
+
+// The connection may have died unseen (suspend, network change): find out
+// within probe_timeout instead of a full heartbeat timeout. Not a failed
+// attempt in the backoff's count.
+void Session::connection_suspect(TimePoint now) {
+    const Duration probe = config_.heartbeat.probe_timeout;
+    switch (state_) {
+    case State::backoff:
+        timers_.stop(SessionTimer::backoff);
+        begin_connect(now, refresh_on_connect_);
+        return;
+    case State::connecting:
+        if (conn_ == 0) return; // asking for a token: no connection to suspect yet
+        drop_connection(now, true);
+        begin_connect(now, false);
+        return;
+    case State::authenticating:
+    case State::ready:
+        ++stats_.pings_sent;
+        actions_.emplace_back(SendPing{conn_});
+        if (!timers_.get(SessionTimer::probe)) timers_.set(SessionTimer::probe, now + probe);
+        // The probe decides now, not the silence (or the sleep) before it.
+        if (heartbeat_.active()) {
+            heartbeat_.on_inbound(now);
+            heartbeat_.on_ping_sent(now);
+        }
+        if (auto hello = timers_.get(SessionTimer::hello); hello && *hello < now + probe)
+            timers_.set(SessionTimer::hello, now + probe);
+        return;
+    default: return;
+    }
+}
+
+Duration Session::late_timer_threshold() const {
+    return std::max(config_.late_timer_threshold, std::max(config_.heartbeat.interval, heartbeat_.interval()) / 2);
+}
+
 std::error_code Session::provide_token(TimePoint now, std::optional<std::string> token) {
     if (!awaiting_token_ || state_ != State::connecting) return local_error(errc::invalid_state);
     if (token && !is_valid_utf8(*token)) {
@@ -441,6 +494,7 @@ std::error_code Session::on_text(TimePoint now, ConnectionId id, std::string_vie
     ++stats_.frames_in;
     stats_.bytes_in += text.size();
     heartbeat_.on_inbound(now);
+    timers_.stop(SessionTimer::probe);
     if (bye_sent_) return {}; // the session is over; only the close matters now
     auto decoded = decode_server_frame(text, config_.decode_limits);
     if (!decoded) {
@@ -465,6 +519,7 @@ std::error_code Session::on_binary(TimePoint now, ConnectionId id, std::size_t b
 std::error_code Session::on_pong(TimePoint now, ConnectionId id) {
     if (!is_current(id)) return make_error_code(errc::invalid_state);
     heartbeat_.on_inbound(now);
+    timers_.stop(SessionTimer::probe);
     return {};
 }
 
@@ -647,6 +702,7 @@ void Session::flush_outbox() {
         IdBuffer buf;
         append_client_msg(text, entry->seq, message_id(*entry, buf), entry->data());
         emit_send(std::move(text));
+        if (config_.report_sent) events_.emplace_back(MessageSent{entry->local_id});
     }
     if (journal_ && outbox_.last_seq_sent() != numbered_before)
         journal_result(journal_->numbered_through(outbox_.last_seq_sent()), "numbering");
@@ -663,6 +719,12 @@ void Session::flush_ack(TimePoint now, bool force) {
 // ---- timers ---------------------------------------------------------------------
 
 void Session::on_timeout(TimePoint now) {
+    // Far later than due: the process or machine slept, or the clock jumped.
+    if (const auto due = poll_timeout(); due && now - std::max(*due, suspect_since_) > late_timer_threshold()) {
+        ++stats_.suspends_detected;
+        suspect_since_ = now;
+        connection_suspect(now);
+    }
     if (timers_.is_expired(SessionTimer::connect, now)) {
         connection_ended(now, Reaction{Reaction::Kind::retry, make_error_code(errc::connect_timeout),
                                        "no connection within the connect timeout", std::nullopt, false, true},
@@ -674,6 +736,21 @@ void Session::on_timeout(TimePoint now) {
     } else if (timers_.is_expired(SessionTimer::close, now)) {
         drop_connection(now, true);
         set_state(now, State::closed);
+        return;
+    } else if (timers_.is_expired(SessionTimer::probe, now)) {
+        // A suspect connection that stayed silent: replaced at once, not
+        // counted as a failed attempt (the suspend or the network change
+        // killed it, not the server).
+        Reaction r{Reaction::Kind::retry, make_error_code(errc::heartbeat_timeout),
+                   "no reply to the probe within " + std::to_string(config_.heartbeat.probe_timeout.count()) + " ms",
+                   std::nullopt, false, true};
+        if (state_ == State::closing) {
+            connection_ended(now, std::move(r), true);
+            return;
+        }
+        events_.emplace_back(ErrorEvent{r.reason, r.detail});
+        drop_connection(now, true);
+        enter_backoff(now, Duration::zero(), r.reason, std::move(r.detail));
         return;
     }
     if (state_ == State::ready || (state_ == State::closing && !bye_sent_)) {

@@ -53,6 +53,8 @@ namespace tether::core {
 // The public vocabulary (tether/events.hpp) is the core's own: one definition.
 using State = tether::State;
 
+inline constexpr Duration kDefaultLateTimerThreshold{2000};
+
 struct SessionConfig {
     std::string url;
     std::vector<std::pair<std::string, std::string>> headers;
@@ -68,6 +70,10 @@ struct SessionConfig {
     Duration hello_timeout{10000};
     Duration close_timeout{1000};       // bye sent -> transport closed; then aborted
     DecodeLimits decode_limits;
+    bool report_sent = false;           // emit MessageSent for every msg frame handed to the transport
+    // A timer firing later than max(this, heartbeat interval / 2) past its
+    // deadline means the process or machine was suspended (or the clock jumped).
+    Duration late_timer_threshold{kDefaultLateTimerThreshold};
 };
 
 // Empty string when the config is usable; otherwise what is wrong.
@@ -91,12 +97,13 @@ using Action = std::variant<FetchToken, OpenTransport, SendText, SendPing, Close
 using StateChanged = tether::StateChange;
 using MessageReceived = tether::Message;
 struct MessageAcked { MessageId id = 0; };
+struct MessageSent { MessageId id = 0; }; // its msg frame went to the transport (again on every re-send)
 struct MessageFailed { MessageId id = 0; std::string message_id; std::error_code error; };
 struct SessionResumed { std::string session; std::size_t resent = 0; };
 using SessionLost = tether::SessionLostInfo;
 struct ErrorEvent { std::error_code code; std::string detail; };
 using Event = std::variant<StateChanged, MessageReceived, MessageAcked, MessageFailed, SessionResumed, SessionLost,
-                           ErrorEvent>;
+                           ErrorEvent, MessageSent>;
 
 using Stats = tether::Stats;
 
@@ -116,6 +123,7 @@ enum class SessionTimer {
     drain,   // close() while ready -> outbox acked, then bye
     close,   // bye sent -> transport closed
     backoff, // the next connection attempt
+    probe,   // network_changed() or a suspend: ping sent -> any inbound frame
     count,
 };
 
@@ -125,7 +133,8 @@ constexpr bool ends_with_connection(SessionTimer t) {
     case SessionTimer::connect:
     case SessionTimer::hello:
     case SessionTimer::drain:
-    case SessionTimer::close: return true;
+    case SessionTimer::close:
+    case SessionTimer::probe: return true;
     case SessionTimer::backoff:
     case SessionTimer::count: return false;
     }
@@ -165,6 +174,15 @@ public:
     // From backoff: connect now. From connecting/authenticating/ready: drop
     // the current connection and reconnect at once (e.g. the network changed).
     std::error_code reconnect_now(TimePoint now);
+    // The network may have changed: the connection is suspect. ready /
+    // authenticating: ping, and without a reply (any frame) within
+    // heartbeat.probe_timeout the connection is replaced. backoff: connect
+    // now, not counted as a failed attempt. connecting: the attempt restarts.
+    std::error_code network_changed(TimePoint now);
+    // The driver saw the process or machine suspended for `gap` (e.g. boot
+    // time ran while steady time stood still): as network_changed(), counted
+    // in stats.suspends_detected. on_timeout() detects late timers itself.
+    std::error_code on_suspend_detected(TimePoint now, Duration gap);
     // Answer to FetchToken. std::nullopt: the provider has none.
     std::error_code provide_token(TimePoint now, std::optional<std::string> token);
     // Tears the current connection down under the session (AbortTransport)
@@ -197,6 +215,8 @@ public:
     const Heartbeat& heartbeat() const { return heartbeat_; }
     const Backoff& backoff() const { return backoff_; }
     std::uint64_t last_delivered_seq() const { return inbox_.last_delivered(); }
+    // A gap (timer lateness, sleep) above this is a suspend.
+    Duration late_timer_threshold() const;
 
 private:
     std::error_code local_error(errc e);
@@ -215,6 +235,7 @@ private:
     void flush_ack(TimePoint now, bool force);
     void finish_closing(TimePoint now);
     void drop_connection(TimePoint now, bool abort_transport);
+    void connection_suspect(TimePoint now);
     void enter_backoff(TimePoint now, Duration delay, std::error_code reason, std::string detail);
     void terminate(TimePoint now, State to, std::error_code reason, std::string detail);
     void emit_send(std::string&& text);
@@ -253,6 +274,7 @@ private:
     bool refresh_on_connect_ = false; // next connect asks for a fresh token
     bool token_refresh_pending_ = false; // the outstanding FetchToken is a refresh
     bool bye_sent_ = false;
+    TimePoint suspect_since_{};     // the last suspend handled; late timers count from here
 
     std::string session_id_;
     std::string resume_token_;

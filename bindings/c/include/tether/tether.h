@@ -173,6 +173,7 @@ typedef enum tether_event_type {
     TETHER_EVENT_RESUMED = 5,      /**< session */
     TETHER_EVENT_SESSION_LOST = 6, /**< previous_session, session (the new one), unacked */
     TETHER_EVENT_ERROR = 7,        /**< error, detail: reported, the client carries on */
+    TETHER_EVENT_SENT = 8,         /**< id: its frame went to the socket; again on every re-send (report_sent) */
     TETHER_EVENT_DURABLE = 9       /**< persistence: every message with an id <= `id` is in the store */
 } tether_event_type;
 
@@ -211,7 +212,7 @@ typedef struct tether_event {
     int32_t state_to;   /**< STATE */
     uint64_t attempt;   /**< STATE: consecutive failed attempts so far */
     int64_t retry_in_ms; /**< STATE to backoff: delay before the next attempt */
-    uint64_t id;        /**< ACKED, FAILED: the id tether_client_send returned; DURABLE: the highest durable id */
+    uint64_t id;        /**< SENT, ACKED, FAILED: the id tether_client_send returned; DURABLE: the highest durable id */
     uint64_t seq;       /**< MESSAGE */
     uint64_t unacked;   /**< SESSION_LOST: messages re-sent or failed */
     const char *data;   /**< MESSAGE: the JSON value as text */
@@ -317,8 +318,8 @@ typedef struct tether_client_options {
     tether_token_fn token_callback; /**< set: overrides `token` */
 
     /* ---- layout 3 appends (layout 2 ends at token_callback and is still accepted) */
+    int32_t report_sent; /**< 1: deliver TETHER_EVENT_SENT */
     int32_t persistence_durability; /**< tether_durability */
-    int32_t reserved1_;             /**< must be 0 */
     /** Set: the session and every unacked message are kept in this SQLite
      * file (created 0600); a client created on it later resumes from it
      * (tether_client_recovered). NULL: nothing is persisted. */
@@ -327,8 +328,8 @@ typedef struct tether_client_options {
 
 /** struct_size of layout 1, for callers built against the first header. */
 #define TETHER_CLIENT_OPTIONS_SIZE_V1 (offsetof(tether_client_options, token_callback))
-/** struct_size of layout 2 (up to token_callback). */
-#define TETHER_CLIENT_OPTIONS_SIZE_V2 (offsetof(tether_client_options, persistence_durability))
+/** struct_size of layout 2 (token_callback, no report_sent). */
+#define TETHER_CLIENT_OPTIONS_SIZE_V2 (offsetof(tether_client_options, report_sent))
 
 /** Initializes options: struct_size set, everything else zero (defaults). */
 #ifdef __cplusplus
@@ -354,8 +355,13 @@ typedef struct tether_stats {
     uint64_t caller_errors, pings_sent, acks_sent;
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
     uint64_t outbox_depth, outbox_bytes, outbox_high_water;
+    uint64_t suspends_detected; /* layout 2 */
     /** @endcond */
 } tether_stats; /**< see struct tether_stats */
+
+/** struct_size of the first tether_stats (up to outbox_high_water); still
+ * accepted: the counters it has are filled. */
+#define TETHER_STATS_SIZE_V1 (offsetof(tether_stats, suspends_detected))
 
 /** Initializes a tether_stats: struct_size set, counters zero. */
 #ifdef __cplusplus
@@ -422,6 +428,13 @@ TETHER_API int tether_client_abort(tether_client *client);
  * @return TETHER_OK; TETHER_E_INVALID_STATE when idle, TETHER_E_CLOSED when closing or terminal
  */
 TETHER_API int tether_client_reconnect_now(tether_client *client);
+/** The network changed (a hint from the application or the OS): a ready
+ * connection is probed (ping, reply within the probe timeout, else replaced);
+ * in backoff the client connects now, not counted as a failed attempt.
+ * @param client the client
+ * @return TETHER_OK; TETHER_E_INVALID_STATE when idle, TETHER_E_CLOSED when closing or terminal
+ */
+TETHER_API int tether_client_network_changed(tether_client *client);
 /** Cut the connection as a network failure would (tests, QA).
  * @param client the client
  * @return TETHER_OK; TETHER_E_INVALID_STATE when there is no connection
