@@ -8,8 +8,8 @@
         opens the same store, connects, and waits until every recovered
         message is acknowledged. Prints a JSON summary; exit 0 when all were.
 
-Needs libtether.so.0 (TETHER_LIBRARY=... or installed) and the tether
-package (bindings/python) on the path.
+Uses the installed tether package (pip install the wheel), or else the
+source tree's bindings/python with TETHER_LIBRARY naming libtether.so.0.
 """
 
 import argparse
@@ -20,8 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bindings" / "python"))
-import tether  # noqa: E402
+try:
+    import tether  # an installed package (the wheel carries libtether.so.0)
+except ImportError:  # the source tree's package, with TETHER_LIBRARY set
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bindings" / "python"))
+    import tether  # noqa: E402
 
 
 def queue(args) -> int:
