@@ -433,17 +433,13 @@ private:
         schedule_pump_locked();
     }
 
+    // A failing commit is reported once per streak of failures.
     void report_commit(const StoreJournal::CommitOutcome& c) {
-        if (c.error) {
-            if (!store_failing_) {
-                store_failing_ = true;
-                log(LogLevel::error, "persistence: " + c.detail);
-                call(options_.callbacks.on_error, "on_error", c.error, c.detail);
-            }
-        } else if (store_failing_) {
-            store_failing_ = false;
-            log(LogLevel::info, "persistence: the store accepts commits again");
+        if (c.first_failure) {
+            log(LogLevel::error, "persistence: " + c.detail);
+            call(options_.callbacks.on_error, "on_error", c.error, c.detail);
         }
+        if (c.recovered) log(LogLevel::info, "persistence: the store accepts commits again");
         if (c.durable_through) call(options_.callbacks.on_durable, "on_durable", *c.durable_through);
     }
 
@@ -612,7 +608,6 @@ private:
     core::Session session_;   // guarded by mu_
     std::unique_ptr<StoreJournal> journal_; // guarded by mu_; null without persistence
     Recovered recovered_;     // set at construction, then read-only
-    bool store_failing_ = false; // strand only: a commit failure was reported
     bool pump_posted_ = false; // guarded by mu_
     bool terminal_reported_ = false; // guarded by mu_; see wait_until_terminal()
     std::atomic<bool> shut_down_{false};

@@ -72,13 +72,12 @@ StoreJournal::CommitOutcome StoreJournal::end_commit(persist::Store::Batch&& bat
     if (!done) {
         out.error = done.error();
         out.detail = done.detail();
+        out.first_failure = !failing_;
         failing_ = true;
         return out;
     }
-    if (failing_) {
-        failing_ = false;
-        out.detail = "the store accepts commits again";
-    }
+    out.recovered = failing_;
+    failing_ = false;
     const std::uint64_t durable_before = done.value().durable_before;
     while (!pending_.empty() && pending_.front().second < durable_before) {
         out.durable_through = pending_.front().first;

@@ -39,6 +39,8 @@ public:
     struct CommitOutcome {
         std::error_code error;     // the commit failed (disk full, I/O); staged changes kept for the next
         std::string detail;
+        bool first_failure = false; // error, and the commit before it had succeeded: report it
+        bool recovered = false;     // succeeded after one or more failed commits
         std::optional<core::MessageId> durable_through; // on_durable to report, if it advanced
     };
     // Writes what was staged, if anything (one transaction).
@@ -57,7 +59,7 @@ private:
     std::unique_ptr<persist::Store> store_;
     // Messages not yet reported durable: (local id, store pos), in send order.
     std::deque<std::pair<core::MessageId, std::uint64_t>> pending_;
-    bool failing_ = false; // the last commit failed: report the next success once
+    bool failing_ = false; // the last commit failed
 };
 
 struct StoreJournal::Opened {

@@ -267,10 +267,14 @@ std::error_code Session::network_changed(TimePoint now) {
 
 std::error_code Session::on_suspend_detected(TimePoint now, Duration) {
     if (is_terminal(state_)) return make_error_code(errc::closed);
+    suspend_detected(now);
+    return {};
+}
+
+void Session::suspend_detected(TimePoint now) {
     ++stats_.suspends_detected;
     suspect_since_ = now;
     connection_suspect(now);
-    return {};
 }
 
 // The connection may have died unseen (suspend, network change): find out
@@ -720,11 +724,8 @@ void Session::flush_ack(TimePoint now, bool force) {
 
 void Session::on_timeout(TimePoint now) {
     // Far later than due: the process or machine slept, or the clock jumped.
-    if (const auto due = poll_timeout(); due && now - std::max(*due, suspect_since_) > late_timer_threshold()) {
-        ++stats_.suspends_detected;
-        suspect_since_ = now;
-        connection_suspect(now);
-    }
+    if (const auto due = poll_timeout(); due && now - std::max(*due, suspect_since_) > late_timer_threshold())
+        suspend_detected(now);
     if (timers_.is_expired(SessionTimer::connect, now)) {
         connection_ended(now, Reaction{Reaction::Kind::retry, make_error_code(errc::connect_timeout),
                                        "no connection within the connect timeout", std::nullopt, false, true},

@@ -236,6 +236,7 @@ private:
     void finish_closing(TimePoint now);
     void drop_connection(TimePoint now, bool abort_transport);
     void connection_suspect(TimePoint now);
+    void suspend_detected(TimePoint now); // counted, then as connection_suspect()
     void enter_backoff(TimePoint now, Duration delay, std::error_code reason, std::string detail);
     void terminate(TimePoint now, State to, std::error_code reason, std::string detail);
     void emit_send(std::string&& text);
