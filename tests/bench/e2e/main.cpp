@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -62,6 +63,7 @@ struct Options {
     double warmup_s = 1.0, measure_s = 3.0;
     int repeat = 5; // throughput rounds (each runs every implementation once); medians and ranges reported
     double rtt_warmup_s = 1.0, rtt_measure_s = 5.0;
+    int rtt_repeat = 5; // RTT rounds, interleaved like throughput
     int reconnect_reps = 5;
     std::size_t reconnect_messages = 10000;
     int backoff_ms = 1;
@@ -76,6 +78,7 @@ struct Options {
     int storm_max_backoff_ms = 5000;
     double storm_down_s = 1.0;
     std::string storm_svg = "storm.svg";
+    std::string rtt_dump; // prefix of files with every round trip, in send order
 };
 
 constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
@@ -88,6 +91,8 @@ constexpr const char* kUsage = R"(usage: tether_bench_e2e [options]
   --repeat N              throughput rounds, each runs every implementation once (default 5)
   --rates LIST            RTT send rates, msgs/s (default 1000,10000)
   --rtt-warmup S --rtt-seconds S   RTT warm-up and window (default 1, 5)
+  --rtt-repeat N          RTT rounds, each runs every implementation once (default 5)
+  --rtt-dump PREFIX       write the last round's round trips (ns, in send order) to PREFIX-<impl>-<rate>.txt
   --reconnect-reps N      transport cuts (default 5)
   --reconnect-messages N  messages queued at each cut (default 10000)
   --backoff-ms N          backoff base for the reconnect test (default 1)
@@ -127,6 +132,7 @@ Options parse(int argc, char** argv) {
             o.repeat = 1;
             o.rtt_warmup_s = 0.3;
             o.rtt_measure_s = 1.5;
+            o.rtt_repeat = 1;
             o.reconnect_reps = 3;
             o.idle_s = 3;
             o.outbox_messages = 20000;
@@ -158,6 +164,8 @@ Options parse(int argc, char** argv) {
         else if (a == "--storm-max-backoff-ms") o.storm_max_backoff_ms = std::max(1, std::stoi(value()));
         else if (a == "--storm-down-ms") o.storm_down_s = std::stod(value()) / 1000.0;
         else if (a == "--storm-svg") o.storm_svg = value();
+        else if (a == "--rtt-dump") o.rtt_dump = value();
+        else if (a == "--rtt-repeat") o.rtt_repeat = std::max(1, std::stoi(value()));
         else if (a == "--persist-messages") o.persist_messages = std::stoul(value());
         else if (a == "--help" || a == "-h") {
             std::cout << kUsage;
@@ -438,39 +446,113 @@ json latency_json(const std::string& impl, double rate, Percentiles p, std::uint
     return j;
 }
 
+// Before percentiles() sorts them: the order shows when the slow ones happened.
+void dump_rtt(const std::string& prefix, const std::string& impl, double rate, const std::vector<std::int64_t>& ns) {
+    std::string name;
+    for (char c : impl) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    std::ofstream f(prefix + "-" + name + "-" + fmt(rate, 0) + ".txt");
+    for (std::int64_t v : ns) f << v << '\n';
+}
+
+// Round trips at fixed rates. Like throughput, each of the --rtt-repeat
+// rounds runs every implementation once, so the host's stalls (this VM has
+// 1-3 ms episodes in which nothing runs, see docs/performance.md) hit one
+// round of each rather than every run of one; p99 ratios are paired per round.
 json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* raw_echo) {
     json out = json::array();
-    std::cout << "\n== Round-trip latency, 64 B payload, fixed send rate (from the scheduled send time)\n";
-    const std::vector<int> w{7, 28, 9, 9, 9, 9, 8, 5, 10, 10};
-    print_row({"rate/s", "implementation", "p50 us", "p99 us", "p99.9 us", "max us", "samples", "lost", "cli us/rt",
-               "srv us/rt"},
+    std::cout << "\n== Round-trip latency, 64 B payload, fixed send rate (from the scheduled send time), " << o.rtt_repeat
+              << " interleaved rounds; medians over rounds, [min-max] of p99\n";
+    const std::vector<int> w{7, 28, 9, 9, 15, 9, 9, 9, 5, 10, 10};
+    print_row({"rate/s", "implementation", "p50 us", "p99 us", "[min-max] p99", "p99.9 us", "max us", "stalled", "lost",
+               "cli us/rt", "srv us/rt"},
               w);
+    struct Round {
+        Percentiles p;
+        std::uint64_t sent = 0, lost = 0, stalled = 0; // stalled: round trips above 1 ms
+        double cli_us = 0, srv_us = 0;
+        std::string error;
+    };
     for (double rate : o.rates) {
-        std::vector<std::pair<std::string, Percentiles>> rows;
-        auto row = [&](const std::string& impl, std::vector<std::int64_t>& ns, std::uint64_t sent, std::uint64_t lost,
-                       double client_cpu_s, double server_cpu_s, const std::string& error) {
-            const Percentiles p = percentiles(ns);
+        using Run = std::function<Round()>;
+        std::vector<std::pair<std::string, Run>> impls;
+        auto finish = [&](const std::string& impl, std::vector<std::int64_t>& ns, std::uint64_t sent, std::uint64_t lost,
+                          double client_cpu_s, double server_cpu_s, const std::string& error) {
+            if (!o.rtt_dump.empty()) dump_rtt(o.rtt_dump, impl, rate, ns);
+            Round r;
+            r.stalled = static_cast<std::uint64_t>(std::count_if(ns.begin(), ns.end(), [](std::int64_t v) { return v > 1'000'000; }));
+            r.p = percentiles(ns);
             const double n = static_cast<double>(std::max<std::uint64_t>(sent, 1));
-            const double cli = client_cpu_s * 1e6 / n, srv = server_cpu_s * 1e6 / n;
-            print_row({fmt(rate, 0), impl, fmt(p.p50_us), fmt(p.p99_us), fmt(p.p999_us), fmt(p.max_us),
-                       std::to_string(p.samples), std::to_string(lost), fmt(cli, 2), fmt(srv, 2)},
-                      w);
-            if (!error.empty()) std::cout << "        error: " << error << "\n";
-            out.push_back(latency_json(impl, rate, p, sent, lost, cli, srv, error));
-            rows.emplace_back(impl, p);
+            r.cli_us = client_cpu_s * 1e6 / n;
+            r.srv_us = server_cpu_s * 1e6 / n;
+            r.sent = sent;
+            r.lost = lost;
+            r.error = error;
+            return r;
         };
-        SdkLatencyResult s =
-            sdk_latency(echo_server.url(), echo_server.pid(), 64, rate, o.rtt_warmup_s, o.rtt_measure_s);
-        row("tether SDK -> chat-server", s.rtt_ns, s.sent, s.lost, s.client_cpu_s, s.server_cpu_s, s.error);
+        const std::string sdk_name = "tether SDK -> chat-server";
+        impls.emplace_back(sdk_name, [&] {
+            SdkLatencyResult s = sdk_latency(echo_server.url(), echo_server.pid(), 64, rate, o.rtt_warmup_s, o.rtt_measure_s);
+            return finish(sdk_name, s.rtt_ns, s.sent, s.lost, s.client_cpu_s, s.server_cpu_s, s.error);
+        });
         if (raw_echo != nullptr) {
             for (RawConfig cfg : {RawConfig::stock, RawConfig::fast_rng}) {
-                RawLatencyResult r = raw_latency(cfg, *raw_echo, 64, rate, o.rtt_warmup_s, o.rtt_measure_s);
-                row(to_string(cfg), r.rtt_ns, r.sent, r.lost, r.client_cpu_s, r.server_cpu_s, r.error);
+                impls.emplace_back(to_string(cfg), [&, cfg] {
+                    RawLatencyResult r = raw_latency(cfg, *raw_echo, 64, rate, o.rtt_warmup_s, o.rtt_measure_s);
+                    return finish(to_string(cfg), r.rtt_ns, r.sent, r.lost, r.client_cpu_s, r.server_cpu_s, r.error);
+                });
             }
-            if (rows.size() == 3 && rows[2].second.p99_us > 0)
-                std::cout << "        SDK p99 / raw fast-RNG p99 = " << fmt(rows[0].second.p99_us / rows[2].second.p99_us, 2)
-                          << "x, p50 ratio " << fmt(rows[0].second.p50_us / std::max(rows[2].second.p50_us, 1e-9), 2)
-                          << "x\n";
+        }
+        std::vector<std::vector<Round>> runs(impls.size());
+        for (int k = 0; k < o.rtt_repeat; ++k)
+            for (std::size_t i = 0; i < impls.size(); ++i) runs[i].push_back(impls[i].second());
+        for (std::size_t i = 0; i < impls.size(); ++i) {
+            std::vector<double> p50, p99, p999, mx, cli, srv;
+            std::uint64_t samples = 0, lost = 0, stalled = 0;
+            json rounds = json::array();
+            for (const Round& r : runs[i]) {
+                p50.push_back(r.p.p50_us);
+                p99.push_back(r.p.p99_us);
+                p999.push_back(r.p.p999_us);
+                mx.push_back(r.p.max_us);
+                cli.push_back(r.cli_us);
+                srv.push_back(r.srv_us);
+                samples += r.p.samples;
+                lost += r.lost;
+                stalled += r.stalled;
+                if (!r.error.empty()) std::cout << "        error: " << r.error << "\n";
+                rounds.push_back(latency_json(impls[i].first, rate, r.p, r.sent, r.lost, r.cli_us, r.srv_us, r.error));
+            }
+            const MinMedMax s99 = spread(p99);
+            print_row({fmt(rate, 0), impls[i].first, fmt(spread(p50).median), fmt(s99.median),
+                       "[" + fmt(s99.min, 0) + "-" + fmt(s99.max, 0) + "]", fmt(spread(p999).median),
+                       fmt(spread(mx).max), fmt(100.0 * static_cast<double>(stalled) / static_cast<double>(std::max<std::uint64_t>(samples, 1)), 2) + "%",
+                       std::to_string(lost), fmt(spread(cli).median, 2), fmt(spread(srv).median, 2)},
+                      w);
+            out.push_back(json{{"implementation", impls[i].first},
+                               {"rate_per_s", rate},
+                               {"p50_us", spread_json(spread(p50))},
+                               {"p99_us", spread_json(s99)},
+                               {"p999_us", spread_json(spread(p999))},
+                               {"stalled_fraction", static_cast<double>(stalled) / static_cast<double>(std::max<std::uint64_t>(samples, 1))},
+                               {"rounds", rounds}});
+        }
+        for (std::size_t p = 1; p < impls.size(); ++p) {
+            std::vector<double> r99, r50;
+            for (int k = 0; k < o.rtt_repeat; ++k) {
+                const auto& a = runs[0][static_cast<std::size_t>(k)].p;
+                const auto& b = runs[p][static_cast<std::size_t>(k)].p;
+                if (b.p99_us > 0) r99.push_back(a.p99_us / b.p99_us);
+                if (b.p50_us > 0) r50.push_back(a.p50_us / b.p50_us);
+            }
+            const MinMedMax m99 = spread(r99), m50 = spread(r50);
+            std::cout << "        SDK / " << impls[p].first << ", paired: p99 " << fmt(m99.median, 2) << "x [" << fmt(m99.min, 2)
+                      << "-" << fmt(m99.max, 2) << "], p50 " << fmt(m50.median, 2) << "x [" << fmt(m50.min, 2) << "-"
+                      << fmt(m50.max, 2) << "]\n";
+            out.push_back(json{{"rate_per_s", rate},
+                               {"ratio", sdk_name + " / " + impls[p].first},
+                               {"p99_paired_rounds", r99},
+                               {"p99_spread", spread_json(m99)},
+                               {"p50_spread", spread_json(m50)}});
         }
     }
     return out;
