@@ -952,5 +952,39 @@ TEST(BadInputCallbacks, ThrowingCallbacksAreLoggedAndTheClientCarriesOn) {
     EXPECT_EQ(client.wait_until_terminal(scaled(milliseconds(10000))), State::closed) << rec.summary();
 }
 
+// Invalid options: create() and the constructor run the same single check,
+// so they agree on the code and the reason.
+TEST(BadInputOptions, CreateAndTheConstructorRefuseWithTheSameReason) {
+    struct OptionsRow {
+        const char* name;
+        void (*spoil)(ClientOptions&);
+        const char* reason;
+    };
+    const OptionsRow rows[] = {
+        {"url", [](ClientOptions& o) { o.url = "http://127.0.0.1:1/ws"; }, "url: "},
+        {"header", [](ClientOptions& o) { o.headers.emplace_back("X-Ok", "a\r\nInjected: 1"); }, "control character"},
+        {"inbound limit", [](ClientOptions& o) { o.max_inbound_message_bytes = 10; }, "max_inbound_message_bytes"},
+        {"commit interval", [](ClientOptions& o) { o.persistence.commit_interval = std::chrono::milliseconds(5000); },
+         "commit_interval"},
+    };
+    for (const OptionsRow& row : rows) {
+        ClientOptions o;
+        o.url = "ws://127.0.0.1:1/ws";
+        row.spoil(o);
+        std::error_code ec;
+        std::string detail;
+        EXPECT_FALSE(Client::create(o, ec, &detail)) << row.name;
+        EXPECT_EQ(ec, errc::invalid_argument) << row.name;
+        EXPECT_NE(detail.find(row.reason), std::string::npos) << row.name << ": " << detail;
+        try {
+            Client c(o);
+            ADD_FAILURE() << row.name << ": the constructor accepted what create() refused";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), errc::invalid_argument) << row.name;
+            EXPECT_EQ(std::string(e.what()).rfind(detail, 0), 0u) << row.name << ": " << e.what() << " vs " << detail;
+        }
+    }
+}
+
 } // namespace
 } // namespace tether::itest

@@ -227,6 +227,7 @@ public:
     /// @endcond
 
 private:
+    explicit Client(std::shared_ptr<Impl> impl); // create(): options already checked
     std::shared_ptr<Impl> impl_;
 };
 

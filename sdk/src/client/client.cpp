@@ -628,36 +628,55 @@ private:
 
 // ---- Client ------------------------------------------------------------------
 
-Client::Client(ClientOptions options) {
+namespace {
+
+// The one check of the options and opening of the store: the constructor
+// throws what this reports, create() returns it.
+std::shared_ptr<Client::Impl> make_impl(ClientOptions&& options, std::error_code& ec, std::string& detail) {
     CheckedOptions checked;
-    if (auto problem = validate_options(options, checked); !problem.empty())
-        throw std::system_error(make_error_code(errc::invalid_argument), problem);
+    if (auto problem = validate_options(options, checked); !problem.empty()) {
+        ec = make_error_code(errc::invalid_argument);
+        detail = std::move(problem);
+        return nullptr;
+    }
     std::optional<StoreJournal::Opened> store;
     if (!options.persistence.path.empty()) {
         auto opened = StoreJournal::open(options.persistence);
-        if (!opened) throw std::system_error(opened.error(), opened.detail());
+        if (!opened) {
+            ec = opened.error();
+            detail = opened.detail();
+            return nullptr;
+        }
         store = std::move(opened).value();
     }
-    impl_ = std::make_shared<Impl>(std::move(options), std::move(checked), std::move(store));
+    ec.clear();
+    return std::make_shared<Client::Impl>(std::move(options), std::move(checked), std::move(store));
 }
 
+} // namespace
+
+Client::Client(ClientOptions options) {
+    std::error_code ec;
+    std::string detail;
+    impl_ = make_impl(std::move(options), ec, detail);
+    if (!impl_) throw std::system_error(ec, detail);
+}
+
+Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
 std::unique_ptr<Client> Client::create(ClientOptions options, std::error_code& ec, std::string* detail) {
-    CheckedOptions unused; // the constructor checks again, to throw; this call is for the message
-    if (auto problem = validate_options(options, unused); !problem.empty()) {
-        ec = make_error_code(errc::invalid_argument);
-        if (detail) *detail = problem;
-        return nullptr;
-    }
+    std::string why;
     try {
-        ec.clear();
-        return std::make_unique<Client>(std::move(options));
+        auto impl = make_impl(std::move(options), ec, why);
+        if (impl) return std::unique_ptr<Client>(new Client(std::move(impl)));
     } catch (const std::system_error& e) {
         ec = e.code();
-        if (detail) *detail = e.what();
+        why = e.what();
     } catch (const std::exception& e) {
         ec = make_error_code(errc::invalid_argument);
-        if (detail) *detail = e.what();
+        why = e.what();
     }
+    if (detail) *detail = std::move(why);
     return nullptr;
 }
 

@@ -475,6 +475,7 @@ json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* r
     for (double rate : o.rates) {
         using Run = std::function<Round()>;
         std::vector<std::pair<std::string, Run>> impls;
+        impls.reserve(3);
         auto finish = [&](const std::string& impl, std::vector<std::int64_t>& ns, std::uint64_t sent, std::uint64_t lost,
                           double client_cpu_s, double server_cpu_s, const std::string& error) {
             if (!o.rtt_dump.empty()) dump_rtt(o.rtt_dump, impl, rate, ns);
