@@ -31,6 +31,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tether/protocol/codec.hpp"
+
 #include "alloc_probe.hpp"
 #include "client_test_support.hpp"
 #include "hostile_server.hpp"
@@ -867,6 +869,26 @@ TEST_F(BadInputMisuse, InvalidJsonGivenToSendJsonIsRefused) {
     const auto msgs = log_.client_msgs();
     ASSERT_EQ(msgs.size(), 1u);
     EXPECT_EQ(msgs[0]["data"], (json{{"fine", true}}));
+}
+
+// send(json): the fast encoder's output goes unscanned (PayloadCheck::encoded);
+// a value it declines for depth is dumped by nlohmann and refused by the scan.
+TEST_F(BadInputMisuse, SendOfAValueNestedTooDeepIsRefusedAndTheDeepestAllowedGoesOut) {
+    ASSERT_NO_FATAL_FAILURE(start());
+    auto nested = [](std::size_t depth) {
+        json v = 1;
+        for (std::size_t d = 0; d < depth; ++d) v = json::array({v});
+        return v;
+    };
+    const SendResult deep = client_->send(nested(core::kMaxPayloadDepth + 1));
+    EXPECT_EQ(deep.error, errc::invalid_json) << name_of(deep.error) << ": " << deep.detail;
+    EXPECT_EQ(caller_errors(), 1u);
+    const SendResult deepest = client_->send(nested(core::kMaxPayloadDepth));
+    ASSERT_TRUE(deepest) << deepest.detail;
+    ASSERT_TRUE(rec_.wait_for(milliseconds(10000), [&](const Recorder& r) { return r.acked_set.count(deepest.id) == 1; }));
+    const auto msgs = log_.client_msgs();
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(msgs[0]["data"], nested(core::kMaxPayloadDepth));
 }
 
 // Every callback throws. The SDK logs each exception and carries on: the

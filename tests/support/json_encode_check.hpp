@@ -5,7 +5,8 @@
 //   - encode_breach: fast::append_compact_dump accepted and appended exactly
 //     nlohmann's dump(-1, ' ', false, strict), or declined (buffer untouched)
 //     exactly when the dump throws, a binary is present, or the value nests
-//     deeper than `max_depth`;
+//     deeper than `max_depth`; what it accepts passes the depth pre-scan
+//     (so PayloadCheck::encoded may skip it);
 //   - nesting_breach: fast::nesting_within never passes a text the byte-wise
 //     pre-scan (dom::check_nesting) refuses, and refuses one it passes only
 //     for a NUL byte outside strings (which check_nesting lets through and
@@ -54,6 +55,8 @@ inline std::string encode_breach(const nlohmann::json& v, std::size_t max_depth)
     if (!accepted && !must_decline) return "declined a plain value: " + expected;
     if (!accepted && out != "prefix") return "a declined call changed the buffer";
     if (accepted && out != "prefix" + expected) return "bytes differ: fast " + out.substr(6) + " dump " + expected;
+    // Session::send skips the depth pre-scan for PayloadCheck::encoded text.
+    if (accepted && core::check_nesting(expected, max_depth)) return "accepted a text the depth pre-scan refuses";
     return {};
 }
 

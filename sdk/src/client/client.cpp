@@ -693,7 +693,8 @@ SendResult Client::send(const nlohmann::json& data, std::string_view message_id)
     thread_local std::string text;
     text.clear();
     if (text.capacity() > 64 * 1024) std::string().swap(text);
-    if (!core::fast::append_compact_dump(text, data, core::kMaxPayloadDepth)) {
+    const bool encoded = core::fast::append_compact_dump(text, data, core::kMaxPayloadDepth);
+    if (!encoded) {
         try {
             text = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
         } catch (const nlohmann::json::exception& e) {
@@ -703,7 +704,7 @@ SendResult Client::send(const nlohmann::json& data, std::string_view message_id)
             return r;
         }
     }
-    return impl_->send(text, message_id, core::PayloadCheck::trusted);
+    return impl_->send(text, message_id, encoded ? core::PayloadCheck::encoded : core::PayloadCheck::trusted);
 }
 
 SendResult Client::send_json(std::string_view json_text, std::string_view message_id) {

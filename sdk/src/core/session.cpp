@@ -183,8 +183,11 @@ Result<MessageId> Session::send(TimePoint now, std::string_view data_json, std::
         limits.max_bytes = config_.outbox.max_message_bytes;
         limits.max_depth = kMaxPayloadDepth;
         std::string detail;
-        std::error_code ec = check == PayloadCheck::validate ? validate_json_value(data_json, limits, &detail)
-                                                             : check_nesting(data_json, limits.max_depth);
+        std::error_code ec;
+        if (check == PayloadCheck::validate)
+            ec = validate_json_value(data_json, limits, &detail);
+        else if (check == PayloadCheck::trusted)
+            ec = check_nesting(data_json, limits.max_depth);
         if (ec == errc::frame_too_deep) { // the caller's payload, so a local error
             ec = make_error_code(errc::invalid_json);
             detail = "payload nested deeper than " + std::to_string(kMaxPayloadDepth) + " levels";

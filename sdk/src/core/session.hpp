@@ -107,7 +107,12 @@ using Event = std::variant<StateChanged, MessageReceived, MessageAcked, MessageF
 
 using Stats = tether::Stats;
 
-enum class PayloadCheck { validate, trusted };
+// How much of a payload Session::send checks. validate: any text, fully.
+// trusted: nlohmann's dump, so well-formed; the depth pre-scan only.
+// encoded: fast::append_compact_dump's output at kMaxPayloadDepth, which is
+// well-formed and within the depth (its differential test and fuzzer check
+// both); nothing to scan.
+enum class PayloadCheck { validate, trusted, encoded };
 
 // Connections in a row that may end on a message over a size limit (close
 // 1009) at the same point of the session before it fails with
@@ -162,8 +167,7 @@ public:
     // ---- application inputs ----
     std::error_code start(TimePoint now);
     // Queues a message (any state but closing/closed/failed). `id` is the
-    // idempotency key; empty: generated. `trusted` skips JSON validation for
-    // payloads the caller serialized itself.
+    // idempotency key; empty: generated. `check`: see PayloadCheck.
     Result<MessageId> send(TimePoint now, std::string_view data_json, std::string_view id = {},
                            PayloadCheck check = PayloadCheck::validate);
     // Graceful: when ready, waits up to `drain` for the outbox to be acked,
