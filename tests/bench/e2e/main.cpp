@@ -524,9 +524,11 @@ json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* r
                 rounds.push_back(latency_json(impls[i].first, rate, r.p, r.sent, r.lost, r.cli_us, r.srv_us, r.error));
             }
             const MinMedMax s99 = spread(p99);
+            const double stalled_fraction =
+                static_cast<double>(stalled) / static_cast<double>(std::max<std::uint64_t>(samples, 1));
             print_row({fmt(rate, 0), impls[i].first, fmt(spread(p50).median), fmt(s99.median),
                        "[" + fmt(s99.min, 0) + "-" + fmt(s99.max, 0) + "]", fmt(spread(p999).median),
-                       fmt(spread(mx).max), fmt(100.0 * static_cast<double>(stalled) / static_cast<double>(std::max<std::uint64_t>(samples, 1)), 2) + "%",
+                       fmt(spread(mx).max), fmt(100.0 * stalled_fraction, 2) + "%",
                        std::to_string(lost), fmt(spread(cli).median, 2), fmt(spread(srv).median, 2)},
                       w);
             out.push_back(json{{"implementation", impls[i].first},
@@ -534,7 +536,7 @@ json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* r
                                {"p50_us", spread_json(spread(p50))},
                                {"p99_us", spread_json(s99)},
                                {"p999_us", spread_json(spread(p999))},
-                               {"stalled_fraction", static_cast<double>(stalled) / static_cast<double>(std::max<std::uint64_t>(samples, 1))},
+                               {"stalled_fraction", stalled_fraction},
                                {"rounds", rounds}});
         }
         for (std::size_t p = 1; p < impls.size(); ++p) {
