@@ -75,7 +75,11 @@ STATIC_ASSERT(TETHER_CLIENT_OPTIONS_SIZE_V2 == 296, options_layout2_size);
 OFF(tether_client_options, report_sent, 296);
 OFF(tether_client_options, persistence_durability, 300);
 OFF(tether_client_options, persistence_path, 304);
-STATIC_ASSERT(sizeof(tether_client_options) == 312, options_size);
+STATIC_ASSERT(TETHER_CLIENT_OPTIONS_SIZE_V3 == 312, options_layout3_size);
+OFF(tether_client_options, persistence_commit_interval_ms, 312);
+OFF(tether_client_options, heartbeat_probe_timeout_ms, 320);
+STATIC_ASSERT(sizeof(tether_client_options) == 328, options_size);
+STATIC_ASSERT(TETHER_COMMIT_EVERY_TURN == -1, commit_every_turn);
 STATIC_ASSERT(TETHER_E_STORE_LOCKED == -500 && TETHER_E_STORE_IO == -506, codes_storage);
 STATIC_ASSERT(TETHER_EVENT_DURABLE == 9, event_durable);
 

@@ -163,6 +163,19 @@ static void test_args(void) {
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
     CHECK(strstr(tether_client_last_error(NULL), "report_sent") != NULL);
     o.report_sent = 0;
+    o.struct_size = TETHER_CLIENT_OPTIONS_SIZE_V3; /* layout 3: no commit interval */
+    o.heartbeat_probe_timeout_ms = -5;             /* past the caller's struct: ignored */
+    CHECK_RC(NULL, create_rc(&o), TETHER_OK);
+    o.struct_size = sizeof o;
+    CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
+    CHECK(strstr(tether_client_last_error(NULL), "heartbeat_probe_timeout_ms") != NULL);
+    o.heartbeat_probe_timeout_ms = 0;
+    o.persistence_commit_interval_ms = TETHER_COMMIT_EVERY_TURN;
+    CHECK_RC(NULL, create_rc(&o), TETHER_OK);
+    o.persistence_commit_interval_ms = -2;
+    CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);
+    CHECK(strstr(tether_client_last_error(NULL), "persistence_commit_interval_ms") != NULL);
+    o.persistence_commit_interval_ms = 0;
 
     o.url = NULL;
     CHECK_RC(NULL, create_rc(&o), TETHER_E_INVALID_ARGUMENT);

@@ -213,6 +213,22 @@ TEST(ClientPersist, OnDurableReachesTheLastMessageSent) {
         << "durable through " << durable.load() << " of " << last;
 }
 
+// ~Client returns only when the client is gone: its store is released, so the
+// next client on the file opens it. (A pump queued behind the teardown used to
+// keep the client alive on the io thread; at exit that ran after main.)
+TEST(ClientPersist, TheNextClientOpensTheStoreAsSoonAsTheLastIsDestroyed) {
+    TempDir dir;
+    const std::string store = dir.file("client.db");
+    for (int round = 0; round < 200; ++round) {
+        Recorder rec;
+        std::error_code ec;
+        std::string detail;
+        auto c = Client::create(durable_options("ws://127.0.0.1:1/ws", rec, store), ec, &detail);
+        ASSERT_TRUE(c) << "round " << round << ": " << ec.message() << " " << detail;
+        for (int i = 0; i < 20; ++i) ASSERT_TRUE(c->send({{"round", round}, {"n", i}}));
+    }
+}
+
 // ---- the crash loop: kill -9 tether-cli at 20 points --------------------------
 
 std::size_t count_lines(const std::string& path) {

@@ -142,6 +142,13 @@ ClientOptions to_client_options(const tether_client_options& o, const std::share
     case TETHER_DURABILITY_FULL: out.persistence.durability = tether::Durability::full; break;
     default: throw OptionError{TETHER_E_INVALID_ARGUMENT, "persistence_durability is out of range"};
     }
+    if (o.persistence_commit_interval_ms == TETHER_COMMIT_EVERY_TURN)
+        out.persistence.commit_interval = tether::Milliseconds(0);
+    else
+        out.persistence.commit_interval = duration(o.persistence_commit_interval_ms, d.persistence.commit_interval,
+                                                   "persistence_commit_interval_ms (TETHER_COMMIT_EVERY_TURN: -1)");
+    out.heartbeat.probe_timeout =
+        duration(o.heartbeat_probe_timeout_ms, d.heartbeat.probe_timeout, "heartbeat_probe_timeout_ms");
     out.proxy.url = opt_string(o.proxy_url, "proxy_url").value_or("");
     out.proxy.username = opt_string(o.proxy_username, "proxy_username").value_or("");
     out.proxy.password = opt_string(o.proxy_password, "proxy_password").value_or("");

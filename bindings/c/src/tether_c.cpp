@@ -83,12 +83,13 @@ TETHER_API int tether_client_create(const tether_client_options* options, tether
         if (out == nullptr) return fail(nullptr, TETHER_E_INVALID_ARGUMENT, "out is NULL");
         const size_t size = options->struct_size;
         if (size != sizeof(tether_client_options) && size != TETHER_CLIENT_OPTIONS_SIZE_V1 &&
-            size != TETHER_CLIENT_OPTIONS_SIZE_V2)
+            size != TETHER_CLIENT_OPTIONS_SIZE_V2 && size != TETHER_CLIENT_OPTIONS_SIZE_V3)
             return fail(nullptr, TETHER_E_INVALID_ARGUMENT,
                         "options struct_size is " + std::to_string(size) + ", expected " +
-                            std::to_string(sizeof(tether_client_options)) + " or a layout-1/2 size " +
+                            std::to_string(sizeof(tether_client_options)) + " or a layout-1/2/3 size " +
                             std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V1) + "/" +
-                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V2) + " (use TETHER_CLIENT_OPTIONS_INIT)");
+                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V2) + "/" +
+                            std::to_string(TETHER_CLIENT_OPTIONS_SIZE_V3) + " (use TETHER_CLIENT_OPTIONS_INIT)");
         tether_client_options o{}; // fields the caller's layout lacks stay zero: their defaults
         std::memcpy(static_cast<void*>(&o), options, size);
         auto router = std::make_shared<EventRouter>();

@@ -112,6 +112,12 @@ namespace Tether
         // and a client created on it later resumes from it (Recovered).
         public string PersistencePath;
         public Durability Persistence = Durability.Normal;
+        // Group commit: at most one commit per interval. Null: the default (1 ms);
+        // TimeSpan.Zero: one commit per io-loop turn.
+        public TimeSpan? CommitInterval;
+        // After NetworkChanged() or a detected suspend, a ping must be answered
+        // within this, else the connection is replaced. Zero: the default (3 s).
+        public TimeSpan ProbeTimeout;
         // Raise TetherClient.Sent for every msg frame handed to the socket.
         public bool ReportSent;
     }

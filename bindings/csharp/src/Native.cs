@@ -33,6 +33,8 @@ namespace Tether
         public int report_sent; // layout 3
         public int persistence_durability;
         public IntPtr persistence_path;
+        public long persistence_commit_interval_ms; // layout 4
+        public long heartbeat_probe_timeout_ms;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -73,6 +75,7 @@ namespace Tether
         // The SONAME, so no -dev symlink is needed at run time; found through
         // LD_LIBRARY_PATH, the system library path, or a Mono dllmap.
         internal const string Lib = "libtether.so.0";
+        internal const long CommitEveryTurn = -1; // TETHER_COMMIT_EVERY_TURN
 
         internal const int OK = 0;
         internal const int E_TIMEOUT = -1000;

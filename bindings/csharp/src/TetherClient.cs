@@ -104,6 +104,7 @@ namespace Tether
                 }
                 n.heartbeat_interval_ms = Ms(o.HeartbeatInterval, "HeartbeatInterval");
                 n.heartbeat_timeout_ms = Ms(o.HeartbeatTimeout, "HeartbeatTimeout");
+                n.heartbeat_probe_timeout_ms = Ms(o.ProbeTimeout, "ProbeTimeout");
                 n.backoff_base_ms = Ms(o.BackoffBase, "BackoffBase");
                 n.backoff_max_ms = Ms(o.BackoffMax, "BackoffMax");
                 n.backoff_stable_after_ms = Ms(o.BackoffStableAfter, "BackoffStableAfter");
@@ -136,6 +137,9 @@ namespace Tether
                 n.log_level = (int)o.LogLevel;
                 n.persistence_path = str(o.PersistencePath, "PersistencePath");
                 n.persistence_durability = (int)o.Persistence;
+                n.persistence_commit_interval_ms = o.CommitInterval == TimeSpan.Zero
+                    ? NativeMethods.CommitEveryTurn
+                    : (o.CommitInterval.HasValue ? Ms(o.CommitInterval.Value, "CommitInterval") : 0);
 
                 NativeLogFn logFn = null;
                 if (o.Log != null)

@@ -182,7 +182,7 @@ namespace Tether.Tests
         {
             Assert.AreEqual(200, TetherClient.VersionNumber);
             Assert.AreEqual("0.2.0", TetherClient.Version);
-            Assert.AreEqual(312, Marshal.SizeOf(typeof(NativeOptions)));
+            Assert.AreEqual(328, Marshal.SizeOf(typeof(NativeOptions)));
             Assert.AreEqual(120, Marshal.SizeOf(typeof(NativeEvent)));
             Assert.AreEqual(200, Marshal.SizeOf(typeof(NativeStats)));
             Assert.AreEqual(112, (int)Marshal.OffsetOf(typeof(NativeEvent), "internal_"));
@@ -212,6 +212,11 @@ namespace Tether.Tests
             Assert.AreEqual(ErrorCode.InvalidArgument, e.Code);
             e = Assert.Throws<TetherException>(() => new TetherClient(new ClientOptions { Url = "ws://127.0.0.1:9/ws", OnSessionLost = (SessionLostPolicy)7 }));
             Assert.AreEqual(ErrorCode.InvalidArgument, e.Code);
+            e = Assert.Throws<TetherException>(() => new TetherClient(new ClientOptions { Url = "ws://127.0.0.1:9/ws", ProbeTimeout = TimeSpan.FromSeconds(-1) }));
+            StringAssert.Contains("ProbeTimeout", e.Message);
+            e = Assert.Throws<TetherException>(() => new TetherClient(new ClientOptions { Url = "ws://127.0.0.1:9/ws", CommitInterval = TimeSpan.FromSeconds(-1) }));
+            StringAssert.Contains("CommitInterval", e.Message);
+            using (new TetherClient(new ClientOptions { Url = "ws://127.0.0.1:9/ws", CommitInterval = TimeSpan.Zero, ProbeTimeout = TimeSpan.FromMilliseconds(500) })) { }
             e = Assert.Throws<TetherException>(() => new TetherClient("ws://127.0.0.1:9/ws", "bad\ud800"));
             Assert.AreEqual(ErrorCode.InvalidUtf8, e.Code);
 

@@ -49,7 +49,7 @@ def test_library_version_and_struct_sizes() -> None:
     assert tether.version() == tether.__version__
     assert tether.version_number() == 200
     # The C layout on LP64 (tests/c_abi/c_abi_layout_test.c asserts the same).
-    assert ctypes.sizeof(_native.ClientOptions) == 312
+    assert ctypes.sizeof(_native.ClientOptions) == 328
     assert ctypes.sizeof(_native.Event) == 120
     assert ctypes.sizeof(_native.Stats) == 200
     assert _native.Event.internal_.offset == 112
@@ -100,6 +100,12 @@ def test_bad_arguments_raise() -> None:
         tether.Client("ws://127.0.0.1:9/ws", backoff_base=-1)
     with pytest.raises(tether.InvalidArgument):
         tether.Client("ws://127.0.0.1:9/ws", session_lost_policy="maybe")
+    with pytest.raises(tether.InvalidArgument, match="probe_timeout"):
+        tether.Client("ws://127.0.0.1:9/ws", probe_timeout=-1)
+    with pytest.raises(tether.InvalidArgument, match="commit_interval"):
+        tether.Client("ws://127.0.0.1:9/ws", commit_interval=-0.5)
+    # 0 is a real commit interval (one commit per io-loop turn), not "unset".
+    tether.Client("ws://127.0.0.1:9/ws", commit_interval=0, probe_timeout=0.5).destroy()
     with pytest.raises(tether.InvalidArgument):
         tether.Client("ws://127.0.0.1:9/ws", headers={"no\r\nsplit": "x"})
     client = tether.Client("ws://127.0.0.1:9/ws", outbox_max_messages=1)

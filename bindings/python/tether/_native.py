@@ -66,7 +66,12 @@ class ClientOptions(ctypes.Structure):
         ("report_sent", ctypes.c_int32),  # layout 3
         ("persistence_durability", ctypes.c_int32),
         ("persistence_path", ctypes.c_char_p),
+        ("persistence_commit_interval_ms", ctypes.c_int64),  # layout 4
+        ("heartbeat_probe_timeout_ms", ctypes.c_int64),
     ]
+
+
+COMMIT_EVERY_TURN = -1  # TETHER_COMMIT_EVERY_TURN
 
 
 class Event(ctypes.Structure):

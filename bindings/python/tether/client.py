@@ -155,6 +155,9 @@ class Client:
     re-sends them (``recovered``); ``destroy()`` keeps the file's contents,
     ``close()`` and ``abort()`` end them. Across a crash, messages are
     delivered at least once and never with a gap: dedupe by ``Message.seq``.
+    ``commit_interval`` groups commits (at most one per interval; 0: one per
+    io-loop turn). ``probe_timeout`` bounds the ping after
+    ``network_changed()`` or a detected suspend.
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class Client:
         headers: Optional[Headers] = None,
         heartbeat_interval: Optional[float] = None,
         heartbeat_timeout: Optional[float] = None,
+        probe_timeout: Optional[float] = None,
         backoff_base: Optional[float] = None,
         backoff_max: Optional[float] = None,
         backoff_stable_after: Optional[float] = None,
@@ -194,6 +198,7 @@ class Client:
         proxy_password: Optional[str] = None,
         persistence_path: Optional[str] = None,
         persistence: str = "normal",
+        commit_interval: Optional[float] = None,
         on_event: Optional[Callable[[Event], None]] = None,
         on_message: Optional[Callable[[Message], None]] = None,
         on_state: Optional[Callable[[StateChanged], None]] = None,
@@ -247,6 +252,7 @@ class Client:
             keep += [encoded, array]
         o.heartbeat_interval_ms = _ms(heartbeat_interval, "heartbeat_interval")
         o.heartbeat_timeout_ms = _ms(heartbeat_timeout, "heartbeat_timeout")
+        o.heartbeat_probe_timeout_ms = _ms(probe_timeout, "probe_timeout")
         o.backoff_base_ms = _ms(backoff_base, "backoff_base")
         o.backoff_max_ms = _ms(backoff_max, "backoff_max")
         o.backoff_stable_after_ms = _ms(backoff_stable_after, "backoff_stable_after")
@@ -280,6 +286,12 @@ class Client:
         o.log_level = _LOG_LEVELS[log_level]
         o.persistence_path = _opt(persistence_path, "persistence_path")
         o.persistence_durability = _DURABILITY[persistence]
+        if commit_interval is not None and commit_interval < 0:
+            raise InvalidArgument("commit_interval must not be negative (0: every io-loop turn, None: the default)")
+        if commit_interval == 0:
+            o.persistence_commit_interval_ms = _native.COMMIT_EVERY_TURN
+        else:
+            o.persistence_commit_interval_ms = _ms(commit_interval, "commit_interval")
         o.report_sent = 1 if (report_sent or on_sent is not None) else 0
 
         # The CFUNCTYPE objects live as long as this object: the library may

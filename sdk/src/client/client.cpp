@@ -328,9 +328,19 @@ private:
     void schedule_pump_locked() {
         if (pump_posted_ || (!session_.has_output() && !(journal_ && journal_->has_staged()))) return;
         pump_posted_ = true;
-        strand_->post([weak = weak_from_this()] {
-            if (auto self = weak.lock()) self->pump();
-        });
+        strand_->post(while_alive(&Impl::pump));
+    }
+
+    // A strand handler that runs `method` unless the teardown has run before it.
+    // The gate is read and closed on the strand only, so a handler queued
+    // behind the teardown takes no reference: ~Client, which waits for the
+    // teardown, then holds the last one, and the client ends on its thread
+    // (store released, io thread joined) before the destructor returns.
+    std::function<void()> while_alive(void (Impl::*method)()) {
+        return [weak = weak_from_this(), alive = alive_, method] {
+            if (!*alive) return;
+            if (auto self = weak.lock()) ((*self).*method)();
+        };
     }
 
     void on_timer() {
@@ -478,9 +488,7 @@ private:
             timer_->cancel();
             return;
         }
-        timer_->arm(*deadline, [weak = weak_from_this()] {
-            if (auto self = weak.lock()) self->on_timer();
-        });
+        timer_->arm(*deadline, while_alive(&Impl::on_timer));
     }
 
     void execute(core::Action& action) {
@@ -581,6 +589,7 @@ private:
         // Destroyed here, on the strand, like every other Timer call: ~Impl
         // may run on an application thread, where ~AsioTimer would race with
         // a completed wait still queued on the strand (TSan saw it).
+        *alive_ = false;
         timer_.reset();
         armed_.reset();
         transport_.reset(); // aborts live connections, no events
@@ -593,6 +602,7 @@ private:
                                  std::to_string(st.rows_skipped) + " never written, " +
                                  std::to_string(st.rows_deleted) + " deleted, " +
                                  std::to_string(st.failed_commits) + " failed commits");
+        journal_.reset(); // the store is released here, even where ~Impl runs later
     }
 
     ClientOptions options_;
@@ -601,6 +611,7 @@ private:
     std::unique_ptr<transport::Strand> strand_;
     std::unique_ptr<transport::Timer> timer_;
     std::unique_ptr<transport::Transport> transport_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); // strand only; see while_alive()
     core::SplitMix64 rng_;
 
     mutable std::mutex mu_;

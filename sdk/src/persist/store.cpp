@@ -135,13 +135,15 @@ struct FileKey {
     ino_t ino;
     bool operator<(const FileKey& o) const { return dev != o.dev ? dev < o.dev : ino < o.ino; }
 };
+// Never destroyed: a store closed on a detached io thread during exit must
+// not find them gone.
 std::mutex& registry_mutex() {
-    static std::mutex m;
-    return m;
+    static auto* m = new std::mutex;
+    return *m;
 }
 std::set<FileKey>& registry() {
-    static std::set<FileKey> open_files;
-    return open_files;
+    static auto* open_files = new std::set<FileKey>;
+    return *open_files;
 }
 
 class Fd {

@@ -324,12 +324,27 @@ typedef struct tether_client_options {
      * file (created 0600); a client created on it later resumes from it
      * (tether_client_recovered). NULL: nothing is persisted. */
     const char *persistence_path;
+
+    /* ---- layout 4 appends (layout 3 ends at persistence_path and is still accepted) */
+    /** Group commit: the store commits at most this often; frames that depend
+     * on a change wait for its commit. 0: the default, 1 ms.
+     * TETHER_COMMIT_EVERY_TURN: a commit on every io-loop turn. */
+    int64_t persistence_commit_interval_ms;
+    /** After tether_client_network_changed or a detected suspend, a ping must
+     * be answered (or any frame arrive) within this, else the connection is
+     * replaced. 0: the default, 3000. */
+    int64_t heartbeat_probe_timeout_ms;
 } tether_client_options; /**< see struct tether_client_options */
+
+/** persistence_commit_interval_ms: commit on every io-loop turn (no grouping). */
+#define TETHER_COMMIT_EVERY_TURN (-1)
 
 /** struct_size of layout 1, for callers built against the first header. */
 #define TETHER_CLIENT_OPTIONS_SIZE_V1 (offsetof(tether_client_options, token_callback))
 /** struct_size of layout 2 (token_callback, no report_sent). */
 #define TETHER_CLIENT_OPTIONS_SIZE_V2 (offsetof(tether_client_options, report_sent))
+/** struct_size of layout 3 (persistence_path, no commit interval). */
+#define TETHER_CLIENT_OPTIONS_SIZE_V3 (offsetof(tether_client_options, persistence_commit_interval_ms))
 
 /** Initializes options: struct_size set, everything else zero (defaults). */
 #ifdef __cplusplus
