@@ -11,8 +11,9 @@
 /// order) with no SDK lock held, so they may call back into the client.
 /// Destroying the client from inside its own callback is safe: no further
 /// callback runs, and the destructor does not wait for itself. From any other
-/// thread the destructor waits for a running callback to finish, and no
-/// callback runs after it returns.
+/// thread the destructor waits for a running callback to finish; when it
+/// returns no callback runs, the connection is gone and the store (if any)
+/// is closed, so a new Client may open it at once.
 ///
 /// Persistence (ClientOptions::persistence): the session and every unacked
 /// message live in a store file, written once per io-loop turn before that
