@@ -578,6 +578,33 @@ TEST_F(TransportTest, OpensWithSelectedSubprotocolAndEchoes) {
     EXPECT_EQ(buffered, 0u);
 }
 
+// One batch of every size class: each text arrives as its own message, in
+// order, whether it went in the shared buffer, alone (large), or in the next
+// buffer after a cut at 64 KiB.
+TEST_F(TransportTest, ABatchOfTextsArrivesAsOneMessageEachInOrder) {
+    WsServer server;
+    make();
+    open(1, server.url());
+    ASSERT_TRUE(rec_->wait(Event::open, 1));
+    std::vector<std::string> texts;
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{125}, std::size_t{126},
+                             std::size_t{65535}, std::size_t{65536}, std::size_t{70000}, std::size_t{3}})
+        texts.push_back(std::string(size, static_cast<char>('a' + texts.size())));
+    for (int i = 0; i < 300; ++i) texts.push_back("small-" + std::to_string(i) + std::string(400, 'x'));
+    texts.push_back("caf\xC3\xA9 last");
+    const std::vector<std::string> sent = texts;
+    std::vector<std::string*> ptrs;
+    for (auto& t : texts) ptrs.push_back(&t);
+    on_strand([&] { transport_->send_texts(1, ptrs.data(), ptrs.size()); });
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        auto text = rec_->wait(Event::text, 1);
+        ASSERT_TRUE(text) << "message " << i << " of " << sent.size() << " never arrived";
+        ASSERT_EQ(text->str.size(), sent[i].size()) << "message " << i;
+        ASSERT_EQ(text->str, sent[i]) << "message " << i;
+    }
+    EXPECT_EQ(rec_->count(Event::closed, 1), 0u);
+}
+
 TEST_F(TransportTest, ReportsNoSubprotocolWhenServerSelectsNone) {
     WsServer server(ServerSettings{false, 0, {}});
     make();
@@ -1205,6 +1232,25 @@ TEST(TransportUtilTest, MaskInPlaceMatchesTheRfcDefinitionAtEveryLengthAndAlignm
             detail::mask_in_place(buf.data() + offset, len, key); // masking twice restores the payload
             ASSERT_EQ(buf, source);
         }
+    }
+}
+
+TEST(TransportUtilTest, BatchedFramesAreWhatWebsocketppWouldWrite) {
+    namespace frame = websocketpp::frame;
+    for (std::size_t size : std::vector<std::size_t>{0, 1, 7, 125, 126, 127, 1000, 65535, 65536, 70000}) {
+        std::string text(size, '\0');
+        for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>('A' + i % 53);
+        const std::uint32_t key = 0x9e3779b9u ^ static_cast<std::uint32_t>(size);
+        std::string wire = "prev";
+        detail::append_masked_text_frame(wire, text, key);
+        std::string payload = text;
+        detail::mask_in_place(payload.data(), payload.size(), key);
+        const std::string expected =
+            "prev" +
+            frame::prepare_header(frame::basic_header(frame::opcode::text, size, true, true),
+                                  frame::extended_header(size, key)) +
+            payload;
+        ASSERT_EQ(wire, expected) << "size " << size;
     }
 }
 

@@ -418,7 +418,7 @@ private:
             std::lock_guard<std::mutex> lock(mu_);
             committed = journal_->end_commit(std::move(*batch), std::move(failure));
         }
-        for (auto& a : actions) execute(a);
+        execute_all(actions);
         rearm(with_suspend_check(deadline, state_now));
         if (journal_ && !shut_down_) report_commit(committed);
         std::uint64_t processed = 0; // the last msg seq whose on_message returned
@@ -489,6 +489,28 @@ private:
             return;
         }
         timer_->arm(*deadline, while_alive(&Impl::on_timer));
+    }
+
+    // In order; a run of texts for one connection goes to the transport as
+    // one batch.
+    void execute_all(std::vector<core::Action>& actions) {
+        for (std::size_t i = 0; i < actions.size();) {
+            auto* first = std::get_if<core::SendText>(&actions[i]);
+            if (first == nullptr || !transport_) {
+                execute(actions[i++]);
+                continue;
+            }
+            spare_texts_.clear();
+            for (; i < actions.size(); ++i) {
+                auto* text = std::get_if<core::SendText>(&actions[i]);
+                if (text == nullptr || text->id != first->id) break;
+                spare_texts_.push_back(&text->text);
+            }
+            if (spare_texts_.size() == 1)
+                transport_->send_text(first->id, std::move(*spare_texts_[0]));
+            else
+                transport_->send_texts(first->id, spare_texts_.data(), spare_texts_.size());
+        }
     }
 
     void execute(core::Action& action) {
@@ -629,6 +651,7 @@ private:
     TimePoint last_check_{};
     std::optional<core::Duration> last_boot_;
     std::vector<core::Action> spare_actions_;
+    std::vector<std::string*> spare_texts_; // execute_all()
     // Persistence group commit (guarded by mu_): actions waiting for the
     // commit due at commit_at_, and when the last one began.
     std::vector<core::Action> held_actions_;

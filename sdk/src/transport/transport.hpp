@@ -73,6 +73,9 @@ public:
     virtual ~Transport() = default;
     virtual void open(ConnectionId id, const OpenRequest& request) = 0;
     virtual void send_text(ConnectionId id, std::string text) = 0;
+    // Each text as its own frame, in order, handed on together; the texts may
+    // be moved from.
+    virtual void send_texts(ConnectionId id, std::string* const* texts, std::size_t n) = 0;
     virtual void ping(ConnectionId id) = 0;
     // Starts the close handshake with code/reason; on_closed follows when it
     // ends. Not timed here: abort() when the wait is over.

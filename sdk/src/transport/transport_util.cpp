@@ -329,6 +329,29 @@ void mask_in_place(char* data, std::size_t size, std::uint32_t key) noexcept {
     for (; i < size; ++i) data[i] = static_cast<char>(static_cast<unsigned char>(data[i]) ^ k[i & 3]);
 }
 
+void append_masked_text_frame(std::string& wire, std::string_view text, std::uint32_t key) {
+    unsigned char header[14];
+    std::size_t n = 0;
+    header[n++] = 0x81; // FIN, text
+    const std::uint64_t len = text.size();
+    if (len < 126) {
+        header[n++] = static_cast<unsigned char>(0x80 | len);
+    } else if (len <= 0xFFFF) {
+        header[n++] = 0x80 | 126;
+        header[n++] = static_cast<unsigned char>(len >> 8);
+        header[n++] = static_cast<unsigned char>(len);
+    } else {
+        header[n++] = 0x80 | 127;
+        for (int shift = 56; shift >= 0; shift -= 8) header[n++] = static_cast<unsigned char>(len >> shift);
+    }
+    std::memcpy(header + n, &key, sizeof key);
+    n += sizeof key;
+    wire.append(reinterpret_cast<const char*>(header), n);
+    const std::size_t at = wire.size();
+    wire.append(text);
+    mask_in_place(wire.data() + at, text.size(), key);
+}
+
 bool is_valid_utf8_fast(std::string_view s) noexcept {
     std::size_t i = 0;
     for (; i + 8 <= s.size(); i += 8) {

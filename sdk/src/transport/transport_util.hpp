@@ -70,6 +70,11 @@ public:
 // websocketpp writes them into the frame header), 8 bytes at a time.
 void mask_in_place(char* data, std::size_t size, std::uint32_t key) noexcept;
 
+// Appends one complete client text frame (RFC 6455 §5.2: FIN, opcode text,
+// the shortest length encoding, masked with `key`) carrying `text` to `wire`.
+// The key's bytes go into the header in memory order, as mask_in_place uses them.
+void append_masked_text_frame(std::string& wire, std::string_view text, std::uint32_t key);
+
 // is_valid_utf8 with a fast path for runs of ASCII (8 bytes at a time).
 bool is_valid_utf8_fast(std::string_view s) noexcept;
 

@@ -28,6 +28,7 @@
 // the ConnState fields that are atomic or lock themselves (verify). Calls into a
 // websocketpp connection are made from the strand, which is only safe with
 // one io thread per io_context (websocketpp #872, #583).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -96,6 +97,7 @@ class ConnOps {
 public:
     virtual ~ConnOps() = default;
     virtual std::error_code send_text(std::string&& text) = 0;
+    virtual std::error_code send_texts(std::string* const* texts, std::size_t n) = 0;
     virtual std::error_code ping() = 0;
     virtual std::error_code close(std::uint16_t code, const std::string& reason) = 0;
     virtual websocketpp::session::state::value state() const = 0;
@@ -129,6 +131,37 @@ public:
         msg->set_prepared(true);
         return con_->send(msg);
     }
+
+    // Many texts, one frame each, in order: the frames are built back to back
+    // into one prepared message, so websocketpp takes one message, one lock
+    // pair and one queue entry for the lot instead of one per text. A large
+    // text goes alone, without the copy; a batch is cut at kBatchBytes.
+    std::error_code send_texts(std::string* const* texts, std::size_t n) override {
+        constexpr std::size_t kAloneBytes = 16 * 1024;
+        constexpr std::size_t kBatchBytes = 64 * 1024;
+        std::string wire;
+        std::error_code first;
+        const auto flush = [&] {
+            if (wire.empty()) return;
+            auto ec = send_prepared(std::move(wire));
+            if (ec && !first) first = ec;
+            wire = std::string();
+        };
+        for (std::size_t i = 0; i < n; ++i) {
+            std::string& text = *texts[i];
+            if (text.size() >= kAloneBytes || !detail::is_valid_utf8_fast(text)) {
+                flush();
+                auto ec = send_text(std::move(text));
+                if (ec && !first) first = ec;
+                continue;
+            }
+            if (wire.empty()) wire.reserve(std::min(kBatchBytes + kAloneBytes, remaining_bytes(texts + i, n - i)));
+            detail::append_masked_text_frame(wire, text, detail::BufferedCsprng()());
+            if (wire.size() >= kBatchBytes) flush();
+        }
+        flush();
+        return first;
+    }
     std::error_code ping() override {
         std::error_code ec;
         con_->ping(std::string(), ec);
@@ -153,6 +186,20 @@ public:
     std::size_t buffered_amount() const override { return con_->get_buffered_amount(); }
 
 private:
+    // Frames already built and masked, written as they are.
+    std::error_code send_prepared(std::string&& wire) {
+        using Message = typename Con::message_type;
+        auto msg = std::make_shared<Message>(typename Message::con_msg_man_ptr(), websocketpp::frame::opcode::text, 0);
+        msg->get_raw_payload() = std::move(wire);
+        msg->set_prepared(true);
+        return con_->send(msg);
+    }
+    static std::size_t remaining_bytes(std::string* const* texts, std::size_t n) {
+        std::size_t bytes = 0;
+        for (std::size_t i = 0; i < n; ++i) bytes += texts[i]->size() + 14;
+        return bytes;
+    }
+
     std::shared_ptr<Con> con_;
 };
 
@@ -289,6 +336,14 @@ public:
         if (e == nullptr) return;
         if (const auto ec = e->ops->send_text(std::move(text))) {
             // Closing or closed: on_closed is on its way; nothing else to do.
+            log(LogLevel::debug, "transport: send on connection " + std::to_string(id) + " failed: " + ec.message());
+        }
+    }
+
+    void send_texts(ConnectionId id, std::string* const* texts, std::size_t n) {
+        auto* e = find(id);
+        if (e == nullptr) return;
+        if (const auto ec = e->ops->send_texts(texts, n)) {
             log(LogLevel::debug, "transport: send on connection " + std::to_string(id) + " failed: " + ec.message());
         }
     }
@@ -637,6 +692,9 @@ public:
 
     void open(ConnectionId id, const OpenRequest& request) override { endpoints_->open(id, request); }
     void send_text(ConnectionId id, std::string text) override { endpoints_->send_text(id, std::move(text)); }
+    void send_texts(ConnectionId id, std::string* const* texts, std::size_t n) override {
+        endpoints_->send_texts(id, texts, n);
+    }
     void ping(ConnectionId id) override { endpoints_->ping(id); }
     void close(ConnectionId id, std::uint16_t code, const std::string& reason) override {
         endpoints_->close(id, code, reason);
