@@ -1006,6 +1006,8 @@ TEST(BadInputOptions, CreateAndTheConstructorRefuseWithTheSameReason) {
             EXPECT_EQ(std::string(e.what()).rfind(detail, 0), 0u) << row.name << ": " << e.what() << " vs " << detail;
         }
     }
+    // Default options (no URL), braced: this must name the public constructor.
+    EXPECT_THROW(Client({}), std::system_error);
 }
 
 } // namespace

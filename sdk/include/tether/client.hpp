@@ -228,7 +228,8 @@ public:
     /// @endcond
 
 private:
-    explicit Client(std::shared_ptr<Impl> impl); // create(): options already checked
+    struct Checked {}; // create(): options already checked (a tag, so Client({}) stays unambiguous)
+    Client(Checked, std::shared_ptr<Impl> impl);
     std::shared_ptr<Impl> impl_;
 };
 

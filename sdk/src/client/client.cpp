@@ -696,13 +696,13 @@ Client::Client(ClientOptions options) {
     if (!impl_) throw std::system_error(ec, detail);
 }
 
-Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::Client(Checked, std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::unique_ptr<Client> Client::create(ClientOptions options, std::error_code& ec, std::string* detail) {
     std::string why;
     try {
         auto impl = make_impl(std::move(options), ec, why);
-        if (impl) return std::unique_ptr<Client>(new Client(std::move(impl)));
+        if (impl) return std::unique_ptr<Client>(new Client(Checked{}, std::move(impl)));
     } catch (const std::system_error& e) {
         ec = e.code();
         why = e.what();
