@@ -97,6 +97,10 @@ SdkThroughputResult sdk_throughput(const std::string& url, pid_t server_pid, con
     r.bytes_out = s1.bytes_out - s0.bytes_out;
     r.outbox_full_waits = full_waits.load();
     if (!send_error.empty()) r.error = send_error;
+    // A figure from a window in which the connection broke is not a throughput.
+    if (s1.reconnects != s0.reconnects || s1.protocol_errors != s0.protocol_errors)
+        r.error = "the connection broke during the window: " + std::to_string(s1.reconnects - s0.reconnects) +
+                  " reconnects, " + std::to_string(s1.protocol_errors - s0.protocol_errors) + " protocol errors";
     client.abort();
     return r;
 }
