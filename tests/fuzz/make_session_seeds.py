@@ -20,7 +20,8 @@ MS_PER_YEAR = 365 * 24 * 3600 * 1000
 
 OPS = ["start", "send_valid", "send_fuzzed", "send_trusted", "close", "abort", "reconnect_now", "provide_token",
        "transport_open", "text_fuzzed", "text_welcome", "text_msg", "text_ack", "text_error", "text_other", "binary",
-       "pong", "transport_closed", "fire_timer", "jump_time", "skip_time"]
+       "pong", "transport_closed", "fire_timer", "jump_time", "skip_time", "network_changed", "suspend_detected",
+       "network_drop"]
 N_VALID_PAYLOADS = 10
 ERROR_CODES = ["unauthorized", "forbidden", "token_expired", "server_busy", "rate_limited", "session_taken_over",
                "protocol_version", "bad_frame", "internal", "", "going_away", "server_error"]
@@ -331,6 +332,18 @@ class Seed:
         self.op("skip_time")
         return self._jump(ms)
 
+    def network_changed(self):
+        self.op("network_changed")
+        return self
+
+    def suspend(self, gap_ms):
+        self.op("suspend_detected")
+        return self._jump(gap_ms)
+
+    def network_drop(self):
+        self.op("network_drop")
+        return self
+
     # -- common sequences --
     def ready(self, **welcome):
         return self.start().open().welcome(**welcome)
@@ -421,6 +434,12 @@ def seeds():
     out["tight_decode_limits"] = (S(tight=(200, 1)).ready().msg(data="object").fire().open()
                                   .welcome(resumed=True).msg())
     out["long_idle_jump"] = S().ready().send(0).skip(2 * MS_PER_YEAR).msg().fire(3)
+    out["network_changed_probe"] = (S().ready().send(0).network_changed().fire(2).open()
+                                    .welcome(resumed=True).network_changed().pong().send(1).ack())
+    out["suspend_then_resume"] = (S().ready().send(0).send(1).suspend(120000).fire().open()
+                                  .welcome(resumed=True, last_seq=(ZEROSEQ, 0)).msg().suspend(50).ack())
+    out["network_drop_in_backoff"] = (S().ready().send(0).network_drop().network_changed().fire().open()
+                                      .welcome(resumed=True).network_drop().fire().network_changed())
     return out
 
 

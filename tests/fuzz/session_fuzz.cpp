@@ -105,7 +105,11 @@ enum class Op : std::uint8_t {
     fire_timer,
     jump_time,
     skip_time,
-    kMaxValue = skip_time,
+    // Appended, so the checked-in seeds keep their meaning.
+    network_changed,
+    suspend_detected,
+    network_drop,
+    kMaxValue = network_drop,
 };
 
 const char* op_name(Op op) {
@@ -113,7 +117,9 @@ const char* op_name(Op op) {
                                         "abort",        "reconnect_now", "provide_token", "transport_open",
                                         "text_fuzzed",  "text_welcome", "text_msg",    "text_ack",      "text_error",
                                         "text_other",   "binary",       "pong",        "transport_closed",
-                                        "fire_timer",   "jump_time",    "skip_time"};
+                                        "fire_timer",   "jump_time",    "skip_time",   "network_changed",
+                                        "suspend_detected", "network_drop"};
+    static_assert(sizeof names / sizeof *names == static_cast<std::size_t>(Op::kMaxValue) + 1, "a name per Op");
     return names[static_cast<std::size_t>(op)];
 }
 
@@ -316,6 +322,17 @@ private:
             fire();
             break;
         case Op::skip_time: now_ += pick_jump(); break;
+        case Op::network_changed: expect_no_change_on_error([&] { return session_.network_changed(now_); }); break;
+        case Op::suspend_detected: {
+            // The driver saw the clock leap: time has moved on by the gap.
+            const Duration gap = pick_jump();
+            now_ += gap;
+            expect_no_change_on_error([&] { return session_.on_suspend_detected(now_, gap); });
+            break;
+        }
+        case Op::network_drop:
+            expect_no_change_on_error([&] { return session_.simulate_network_drop(now_); });
+            break;
         }
         // Keep virtual time far from TimePoint's range (about 292 years of ns).
         return now_ - start_ < std::chrono::hours(24 * 365 * 50);
