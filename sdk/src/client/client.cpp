@@ -27,6 +27,7 @@
 #include "client/store_journal.hpp"
 #include "core/json_encode.hpp"
 #include "core/session.hpp"
+#include "core/suspend_watch.hpp"
 #include "transport/reactor.hpp"
 #include "transport/transport.hpp"
 #include "transport/transport_util.hpp"
@@ -74,8 +75,6 @@ std::optional<core::Duration> boot_time() {
     return std::nullopt;
 }
 
-// How often the driver looks for a suspend while connected or in backoff.
-constexpr core::Duration kSuspendCheckEvery{1000};
 
 core::SessionConfig to_session_config(const ClientOptions& o) {
     core::SessionConfig c;
@@ -347,29 +346,11 @@ private:
         armed_.reset();
         const TimePoint t = now();
         std::optional<core::Duration> gap;
-        if (check_due_ && *check_due_ <= t) gap = suspend_gap(t);
+        if (suspend_.is_due(t)) gap = suspend_.check(t, boot_time());
         input([&](core::Session& s) {
             if (gap && *gap > s.late_timer_threshold()) s.on_suspend_detected(t, *gap);
             s.on_timeout(t);
         });
-    }
-
-    // Strand only. How long this process or machine was away since the last
-    // check: the check timer's lateness (the process was stopped), or boot
-    // time that ran while steady time did not (the machine slept).
-    core::Duration suspend_gap(TimePoint t) {
-        core::Duration gap = std::chrono::duration_cast<core::Duration>(t - *check_due_);
-        const auto boot = boot_time();
-        if (boot && last_boot_)
-            gap = std::max(gap, (*boot - *last_boot_) - std::chrono::duration_cast<core::Duration>(t - last_check_));
-        start_suspend_checks(t, boot);
-        return gap;
-    }
-
-    void start_suspend_checks(TimePoint t, std::optional<core::Duration> boot) {
-        last_check_ = t;
-        last_boot_ = boot;
-        check_due_ = t + kSuspendCheckEvery;
     }
 
     // The session's next deadline, or the next suspend check if sooner
@@ -378,11 +359,11 @@ private:
         const bool watch = state == State::connecting || state == State::authenticating || state == State::ready ||
                            state == State::backoff;
         if (!watch) {
-            check_due_.reset();
+            suspend_.stop();
             return deadline;
         }
-        if (!check_due_) start_suspend_checks(now(), boot_time());
-        return deadline && *deadline < *check_due_ ? deadline : check_due_;
+        if (!suspend_.watching()) suspend_.start(now(), boot_time());
+        return deadline && *deadline < *suspend_.due() ? deadline : suspend_.due();
     }
 
     // Strand only. One round: drain the session's output under the lock,
@@ -647,9 +628,7 @@ private:
 
     // strand only
     std::optional<TimePoint> armed_;
-    std::optional<TimePoint> check_due_; // the next suspend check; empty: not watching
-    TimePoint last_check_{};
-    std::optional<core::Duration> last_boot_;
+    core::SuspendWatch suspend_;
     std::vector<core::Action> spare_actions_;
     std::vector<std::string*> spare_texts_; // execute_all()
     // Persistence group commit (guarded by mu_): actions waiting for the
