@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "../support/sandbox.hpp"
 #include "client_test_support.hpp"
 
 extern char** environ;
@@ -227,6 +228,64 @@ TEST(ClientPersist, TheNextClientOpensTheStoreAsSoonAsTheLastIsDestroyed) {
         ASSERT_TRUE(c) << "round " << round << ": " << ec.message() << " " << detail;
         for (int i = 0; i < 20; ++i) ASSERT_TRUE(c->send({{"round", round}, {"n", i}}));
     }
+}
+
+// A full disk under a running client: one on_error(store_disk_full) for the
+// streak, sends still accepted, nothing durable past the last commit; once
+// space returns the same messages commit and on_durable reaches the last.
+TEST(ClientPersist, AFullDiskIsReportedOnceAndTheMessagesCommitWhenSpaceReturns) {
+    TempDir dir;
+    const auto result = test::run_child([&]() -> std::string {
+        test::Tmpfs fs(dir.path(), 4 << 20);
+        if (!fs.error().empty()) return "skip: " + fs.error();
+        Recorder rec;
+        std::atomic<MessageId> durable{0};
+        ClientOptions o = durable_options("ws://127.0.0.1:1/ws", rec, dir.file("client.db"));
+        o.log_level = LogLevel::debug;
+        o.callbacks.on_durable = [&](MessageId through) {
+            durable = through;
+            rec.notify();
+        };
+        auto c = std::make_unique<Client>(o);
+        const MessageId first = c->send({{"n", 0}}).id;
+        if (!rec.wait_for(milliseconds(5000), [&](const Recorder&) { return durable.load() == first; }))
+            return "the first message never became durable";
+        {
+            const int fd = ::open(dir.file("filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            const std::string block(4096, 'f');
+            while (::write(fd, block.data(), block.size()) > 0) {
+            }
+            ::close(fd);
+        }
+        MessageId last = 0;
+        for (int i = 1; i <= 300; ++i) {
+            const SendResult r = c->send({{"n", i}, {"pad", std::string(2000, 'p')}});
+            if (!r) return "send " + std::to_string(i) + " refused on a full disk: " + r.detail;
+            last = r.id;
+        }
+        if (!rec.wait_for(milliseconds(5000),
+                          [](const Recorder& x) { return x.count_errors(errc::store_disk_full) > 0; }))
+            return "no store_disk_full error: " + rec.summary();
+        if (durable.load() != first) return "durable moved on a full disk: " + std::to_string(durable.load());
+        ::unlink(dir.file("filler").c_str());
+        if (!rec.wait_for(milliseconds(10000), [&](const Recorder&) { return durable.load() == last; }))
+            return "after space returned, durable through " + std::to_string(durable.load()) + " of " +
+                   std::to_string(last) + "\n" + rec.log_tail();
+        const std::size_t reported = rec.with_lock([](const Recorder& x) { return x.count_errors(errc::store_disk_full); });
+        c.reset();
+        const std::string log = rec.log_tail(400);
+        const auto at = log.find(" failed commits");
+        const auto from = log.rfind(' ', at == std::string::npos ? 0 : at - 1);
+        return "ok reported=" + std::to_string(reported) +
+               " failed_commits=" + (at == std::string::npos ? "?" : log.substr(from + 1, at - from - 1)) +
+               " recovered_logged=" + (log.find("accepts commits again") != std::string::npos ? "1" : "0");
+    });
+    ASSERT_TRUE(WIFEXITED(result.status)) << "the child died: status " << result.status << " " << result.report;
+    if (result.report.rfind("skip: ", 0) == 0) GTEST_SKIP() << result.report;
+    ASSERT_EQ(result.report.rfind("ok ", 0), 0u) << result.report;
+    EXPECT_NE(result.report.find("reported=1 "), std::string::npos) << "one error per streak: " << result.report;
+    EXPECT_NE(result.report.find("recovered_logged=1"), std::string::npos) << result.report;
+    std::printf("%s\n", result.report.c_str());
 }
 
 // ---- the crash loop: kill -9 tether-cli at 20 points --------------------------

@@ -325,7 +325,10 @@ private:
     }
 
     void schedule_pump_locked() {
-        if (pump_posted_ || (!session_.has_output() && !(journal_ && journal_->has_staged()))) return;
+        // Staged changes need a pump unless a commit is already due later:
+        // the timer runs that pump (re-posting here would spin until then).
+        const bool staged = journal_ && !commit_at_ && !retry_at_ && journal_->has_staged();
+        if (pump_posted_ || (!session_.has_output() && !staged)) return;
         pump_posted_ = true;
         strand_->post(while_alive(&Impl::pump));
     }
@@ -398,6 +401,15 @@ private:
             auto failure = journal_->write(*batch);
             std::lock_guard<std::mutex> lock(mu_);
             committed = journal_->end_commit(std::move(*batch), std::move(failure));
+            // A failing store (disk full, I/O) is retried after a pause that
+            // doubles, not on every turn; frames are not held for it.
+            if (committed.error) {
+                commit_retry_ = std::clamp(commit_retry_ * 2, kCommitRetryFirst, kCommitRetryMax);
+                retry_at_ = now() + commit_retry_;
+                if (!deadline || *retry_at_ < *deadline) deadline = retry_at_;
+            } else {
+                commit_retry_ = core::Duration::zero();
+            }
         }
         execute_all(actions);
         rearm(with_suspend_check(deadline, state_now));
@@ -442,6 +454,12 @@ private:
                                                            std::optional<TimePoint>& deadline) {
         const TimePoint t = now();
         const bool staged = journal_->has_staged();
+        if (retry_at_ && t < *retry_at_) {
+            release_held_locked(actions);
+            if (!deadline || *retry_at_ < *deadline) deadline = retry_at_;
+            return std::nullopt;
+        }
+        retry_at_.reset();
         if (!commit_at_ && staged && t < last_commit_ + options_.persistence.commit_interval)
             commit_at_ = last_commit_ + options_.persistence.commit_interval;
         if (commit_at_ && t < *commit_at_) {
@@ -452,14 +470,18 @@ private:
             return std::nullopt;
         }
         commit_at_.reset();
-        if (!held_actions_.empty()) {
-            actions.insert(actions.begin(), std::make_move_iterator(held_actions_.begin()),
-                           std::make_move_iterator(held_actions_.end()));
-            held_actions_.clear();
-        }
+        release_held_locked(actions);
         if (!staged) return std::nullopt;
         last_commit_ = t;
         return journal_->begin_commit();
+    }
+
+    // Held actions go first, in order.
+    void release_held_locked(std::vector<core::Action>& actions) {
+        if (held_actions_.empty()) return;
+        actions.insert(actions.begin(), std::make_move_iterator(held_actions_.begin()),
+                       std::make_move_iterator(held_actions_.end()));
+        held_actions_.clear();
     }
 
     void rearm(std::optional<TimePoint> deadline) {
@@ -636,6 +658,11 @@ private:
     std::vector<core::Action> held_actions_;
     std::optional<TimePoint> commit_at_;
     TimePoint last_commit_{};
+    // After a failed commit: the next try is not before retry_at_.
+    static constexpr core::Duration kCommitRetryFirst{10};
+    static constexpr core::Duration kCommitRetryMax{1000};
+    core::Duration commit_retry_{0};
+    std::optional<TimePoint> retry_at_;
     std::vector<core::Event> spare_events_;
 };
 
