@@ -155,7 +155,7 @@ public:
                 if (ec && !first) first = ec;
                 continue;
             }
-            if (wire.empty()) wire.reserve(std::min(kBatchBytes + kAloneBytes, remaining_bytes(texts + i, n - i)));
+            if (wire.empty()) wire.reserve(room_for(texts + i, n - i, kBatchBytes + kAloneBytes));
             detail::append_masked_text_frame(wire, text, detail::BufferedCsprng()());
             if (wire.size() >= kBatchBytes) flush();
         }
@@ -194,10 +194,11 @@ private:
         msg->set_prepared(true);
         return con_->send(msg);
     }
-    static std::size_t remaining_bytes(std::string* const* texts, std::size_t n) {
+    // The frames' bytes (at most `cap`: the scan stops there).
+    static std::size_t room_for(std::string* const* texts, std::size_t n, std::size_t cap) {
         std::size_t bytes = 0;
-        for (std::size_t i = 0; i < n; ++i) bytes += texts[i]->size() + 14;
-        return bytes;
+        for (std::size_t i = 0; i < n && bytes < cap; ++i) bytes += texts[i]->size() + 14;
+        return std::min(bytes, cap);
     }
 
     std::shared_ptr<Con> con_;
