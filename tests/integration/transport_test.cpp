@@ -580,12 +580,8 @@ TEST_F(TransportTest, OpensWithSelectedSubprotocolAndEchoes) {
 
 // One batch of every size class: each text arrives as its own message, in
 // order, whether it went in the shared buffer, alone (large), or in the next
-// buffer after a cut at 64 KiB.
-TEST_F(TransportTest, ABatchOfTextsArrivesAsOneMessageEachInOrder) {
-    WsServer server;
-    make();
-    open(1, server.url());
-    ASSERT_TRUE(rec_->wait(Event::open, 1));
+// buffer after a cut at 64 KiB. Connection 1 must be open.
+void expect_a_batch_arrives(Transport& transport, Recorder& rec, const std::function<void(std::function<void()>)>& on_strand) {
     std::vector<std::string> texts;
     for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{125}, std::size_t{126},
                              std::size_t{65535}, std::size_t{65536}, std::size_t{70000}, std::size_t{3}})
@@ -595,14 +591,22 @@ TEST_F(TransportTest, ABatchOfTextsArrivesAsOneMessageEachInOrder) {
     const std::vector<std::string> sent = texts;
     std::vector<std::string*> ptrs;
     for (auto& t : texts) ptrs.push_back(&t);
-    on_strand([&] { transport_->send_texts(1, ptrs.data(), ptrs.size()); });
+    on_strand([&] { transport.send_texts(1, ptrs.data(), ptrs.size()); });
     for (std::size_t i = 0; i < sent.size(); ++i) {
-        auto text = rec_->wait(Event::text, 1);
+        auto text = rec.wait(Event::text, 1);
         ASSERT_TRUE(text) << "message " << i << " of " << sent.size() << " never arrived";
         ASSERT_EQ(text->str.size(), sent[i].size()) << "message " << i;
         ASSERT_EQ(text->str, sent[i]) << "message " << i;
     }
-    EXPECT_EQ(rec_->count(Event::closed, 1), 0u);
+    EXPECT_EQ(rec.count(Event::closed, 1), 0u);
+}
+
+TEST_F(TransportTest, ABatchOfTextsArrivesAsOneMessageEachInOrder) {
+    WsServer server;
+    make();
+    open(1, server.url());
+    ASSERT_TRUE(rec_->wait(Event::open, 1));
+    expect_a_batch_arrives(*transport_, *rec_, [this](std::function<void()> fn) { on_strand(fn); });
 }
 
 TEST_F(TransportTest, ReportsNoSubprotocolWhenServerSelectsNone) {
@@ -932,6 +936,16 @@ TEST_F(TlsTransportTest, SucceedsWithCaFile) {
     // The same context serves a second connection, by host name this time.
     open(2, server.url("wss", "localhost"));
     EXPECT_TRUE(rec_->wait(Event::open, 2)) << expect_closed(2).reason;
+}
+
+TEST_F(TlsTransportTest, ABatchOfTextsArrivesInOrderOverTls) {
+    WssServer server({}, tls_setup(pki().good_cert, pki().good_key));
+    TransportOptions opts;
+    opts.tls.ca_file = pki().ca;
+    make(opts);
+    open(1, server.url("wss"));
+    ASSERT_TRUE(rec_->wait(Event::open, 1)) << expect_closed(1).reason;
+    expect_a_batch_arrives(*transport_, *rec_, [this](std::function<void()> fn) { on_strand(fn); });
 }
 
 TEST_F(TlsTransportTest, UnknownCaIsVerifyFailed) {
