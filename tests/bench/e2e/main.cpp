@@ -242,6 +242,30 @@ MinMedMax spread(std::vector<double> v) {
 
 json spread_json(const MinMedMax& m) { return json{{"min", m.min}, {"median", m.median}, {"max", m.max}}; }
 
+// Named runs of one measurement, each returning its figures.
+template <class R>
+using Impls = std::vector<std::pair<std::string, std::function<R()>>>;
+
+// `rounds` rounds, each running every implementation once in order, so that a
+// burst of load from other tenants hits one round of each rather than every
+// run of one. runs[i][k]: implementation i in round k.
+template <class R>
+std::vector<std::vector<R>> run_interleaved(const Impls<R>& impls, int rounds) {
+    std::vector<std::vector<R>> runs(impls.size());
+    for (int k = 0; k < rounds; ++k)
+        for (std::size_t i = 0; i < impls.size(); ++i) runs[i].push_back(impls[i].second());
+    return runs;
+}
+
+// value(a[k]) / value(b[k]) for each round k in which b's value is positive.
+template <class R, class F>
+std::vector<double> paired_ratios(const std::vector<R>& a, const std::vector<R>& b, F value) {
+    std::vector<double> out;
+    for (std::size_t k = 0; k < a.size() && k < b.size(); ++k)
+        if (value(b[k]) > 0) out.push_back(value(a[k]) / value(b[k]));
+    return out;
+}
+
 // One-way throughput. Every round runs each implementation once, in the same
 // order, so a burst of load from other tenants hits one round of all of them
 // rather than every run of one; the ratios are paired per round (SDK run k
@@ -256,8 +280,7 @@ json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer
               w);
     for (std::size_t size : o.sizes) {
         const std::string payload = json_payload(size);
-        using Run = std::function<Tp()>;
-        std::vector<std::pair<std::string, Run>> impls;
+        Impls<Tp> impls;
         for (bool as_value : {false, true}) {
             const std::string name = as_value ? "tether send(json)" : "tether send_json(text)";
             impls.emplace_back(name, [&, name, as_value] {
@@ -288,10 +311,7 @@ json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer
             }
 #endif
         }
-        std::vector<std::vector<Tp>> runs(impls.size());
-        for (int k = 0; k < o.repeat; ++k)
-            for (std::size_t i = 0; i < impls.size(); ++i) runs[i].push_back(impls[i].second());
-
+        const auto runs = run_interleaved(impls, o.repeat);
         for (std::size_t i = 0; i < impls.size(); ++i) {
             const Tp t = median_by(runs[i], tp_rate);
             std::vector<double> rates, cli, srv;
@@ -327,10 +347,7 @@ json run_throughput(const Options& o, const ChildProcess& sink_server, RawServer
         // Paired ratios: each SDK row against each peer, round by round.
         for (std::size_t s = 0; s < 2 && s < impls.size(); ++s) {
             for (std::size_t p = 2; p < impls.size(); ++p) {
-                std::vector<double> ratio;
-                for (int k = 0; k < o.repeat; ++k)
-                    if (runs[p][static_cast<std::size_t>(k)].rate > 0)
-                        ratio.push_back(runs[s][static_cast<std::size_t>(k)].rate / runs[p][static_cast<std::size_t>(k)].rate);
+                const std::vector<double> ratio = paired_ratios(runs[s], runs[p], tp_rate);
                 const MinMedMax m = spread(ratio);
                 std::cout << "        " << impls[s].first << " / " << impls[p].first << " = " << fmt(m.median, 2)
                           << "x [" << fmt(m.min, 2) << "-" << fmt(m.max, 2) << "]\n";
@@ -392,13 +409,13 @@ json run_persist(const Options& o, const ChildProcess& sink_server) {
     }
     json rows = json::array();
     for (std::size_t i = 0; i < modes.size(); ++i) {
-        std::vector<double> rates, cli, srv, ratio;
-        for (std::size_t k = 0; k < runs[i].size(); ++k) {
-            rates.push_back(runs[i][k].rate);
-            cli.push_back(runs[i][k].client_us);
-            srv.push_back(runs[i][k].server_us);
-            if (runs[0][k].rate > 0) ratio.push_back(runs[i][k].rate / runs[0][k].rate);
+        std::vector<double> rates, cli, srv;
+        for (const Tp& r : runs[i]) {
+            rates.push_back(r.rate);
+            cli.push_back(r.client_us);
+            srv.push_back(r.server_us);
         }
+        const std::vector<double> ratio = paired_ratios(runs[i], runs[0], tp_rate);
         const MinMedMax rs = spread(rates), rr = spread(ratio);
         print_row({"64", modes[i].first, human_rate(rs.median),
                    "[" + fmt(rs.min / 1e3, 0) + "-" + fmt(rs.max / 1e3, 0) + "]", fmt(spread(cli).median, 2),
@@ -473,8 +490,7 @@ json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* r
         std::string error;
     };
     for (double rate : o.rates) {
-        using Run = std::function<Round()>;
-        std::vector<std::pair<std::string, Run>> impls;
+        Impls<Round> impls;
         impls.reserve(3);
         auto finish = [&](const std::string& impl, std::vector<std::int64_t>& ns, std::uint64_t sent, std::uint64_t lost,
                           double client_cpu_s, double server_cpu_s, const std::string& error) {
@@ -503,9 +519,7 @@ json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* r
                 });
             }
         }
-        std::vector<std::vector<Round>> runs(impls.size());
-        for (int k = 0; k < o.rtt_repeat; ++k)
-            for (std::size_t i = 0; i < impls.size(); ++i) runs[i].push_back(impls[i].second());
+        const auto runs = run_interleaved(impls, o.rtt_repeat);
         for (std::size_t i = 0; i < impls.size(); ++i) {
             std::vector<double> p50, p99, p999, mx, cli, srv;
             std::uint64_t samples = 0, lost = 0, stalled = 0;
@@ -540,13 +554,8 @@ json run_latency(const Options& o, const ChildProcess& echo_server, RawServer* r
                                {"rounds", rounds}});
         }
         for (std::size_t p = 1; p < impls.size(); ++p) {
-            std::vector<double> r99, r50;
-            for (int k = 0; k < o.rtt_repeat; ++k) {
-                const auto& a = runs[0][static_cast<std::size_t>(k)].p;
-                const auto& b = runs[p][static_cast<std::size_t>(k)].p;
-                if (b.p99_us > 0) r99.push_back(a.p99_us / b.p99_us);
-                if (b.p50_us > 0) r50.push_back(a.p50_us / b.p50_us);
-            }
+            const std::vector<double> r99 = paired_ratios(runs[0], runs[p], [](const Round& r) { return r.p.p99_us; });
+            const std::vector<double> r50 = paired_ratios(runs[0], runs[p], [](const Round& r) { return r.p.p50_us; });
             const MinMedMax m99 = spread(r99), m50 = spread(r50);
             std::cout << "        SDK / " << impls[p].first << ", paired: p99 " << fmt(m99.median, 2) << "x [" << fmt(m99.min, 2)
                       << "-" << fmt(m99.max, 2) << "], p50 " << fmt(m50.median, 2) << "x [" << fmt(m50.min, 2) << "-"
