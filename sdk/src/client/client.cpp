@@ -75,6 +75,12 @@ std::optional<core::Duration> boot_time() {
     return std::nullopt;
 }
 
+// The earlier of two optional deadlines (empty: none).
+std::optional<TimePoint> sooner(std::optional<TimePoint> a, std::optional<TimePoint> b) {
+    if (!a) return b;
+    if (!b) return a;
+    return std::min(*a, *b);
+}
 
 core::SessionConfig to_session_config(const ClientOptions& o) {
     core::SessionConfig c;
@@ -366,7 +372,7 @@ private:
             return deadline;
         }
         if (!suspend_.watching()) suspend_.start(now(), boot_time());
-        return deadline && *deadline < *suspend_.due() ? deadline : suspend_.due();
+        return sooner(deadline, suspend_.due());
     }
 
     // Strand only. One round: drain the session's output under the lock,
@@ -406,7 +412,7 @@ private:
             if (committed.error) {
                 commit_retry_ = std::clamp(commit_retry_ * 2, kCommitRetryFirst, kCommitRetryMax);
                 retry_at_ = now() + commit_retry_;
-                if (!deadline || *retry_at_ < *deadline) deadline = retry_at_;
+                deadline = sooner(deadline, retry_at_);
             } else {
                 commit_retry_ = core::Duration::zero();
             }
@@ -456,7 +462,7 @@ private:
         const bool staged = journal_->has_staged();
         if (retry_at_ && t < *retry_at_) {
             release_held_locked(actions);
-            if (!deadline || *retry_at_ < *deadline) deadline = retry_at_;
+            deadline = sooner(deadline, retry_at_);
             return std::nullopt;
         }
         retry_at_.reset();
@@ -466,7 +472,7 @@ private:
             held_actions_.insert(held_actions_.end(), std::make_move_iterator(actions.begin()),
                                  std::make_move_iterator(actions.end()));
             actions.clear();
-            if (!deadline || *commit_at_ < *deadline) deadline = commit_at_;
+            deadline = sooner(deadline, commit_at_);
             return std::nullopt;
         }
         commit_at_.reset();
@@ -503,6 +509,7 @@ private:
                 execute(actions[i++]);
                 continue;
             }
+            const std::size_t start = i;
             spare_texts_.clear();
             for (; i < actions.size(); ++i) {
                 auto* text = std::get_if<core::SendText>(&actions[i]);
@@ -510,7 +517,7 @@ private:
                 spare_texts_.push_back(&text->text);
             }
             if (spare_texts_.size() == 1)
-                transport_->send_text(first->id, std::move(*spare_texts_[0]));
+                execute(actions[start]);
             else
                 transport_->send_texts(first->id, spare_texts_.data(), spare_texts_.size());
         }

@@ -117,19 +117,15 @@ public:
     // key from the same CSPRNG, and written as is (the path websocketpp has
     // for pre-prepared messages). connection::send reports errors by value.
     std::error_code send_text(std::string&& text) override {
-        using Message = typename Con::message_type;
         namespace frame = websocketpp::frame;
         // The core only emits UTF-8; should that ever break, websocketpp's own
         // path refuses the frame as before.
         if (!detail::is_valid_utf8_fast(text)) return con_->send(text, frame::opcode::text);
-        auto msg = std::make_shared<Message>(typename Message::con_msg_man_ptr(), frame::opcode::text, 0);
         const std::uint32_t key = detail::BufferedCsprng()();
         detail::mask_in_place(text.data(), text.size(), key);
-        msg->set_header(frame::prepare_header(frame::basic_header(frame::opcode::text, text.size(), true, true),
-                                              frame::extended_header(text.size(), key)));
-        msg->get_raw_payload() = std::move(text);
-        msg->set_prepared(true);
-        return con_->send(msg);
+        return send_prepared(frame::prepare_header(frame::basic_header(frame::opcode::text, text.size(), true, true),
+                                                   frame::extended_header(text.size(), key)),
+                             std::move(text));
     }
 
     // Many texts, one frame each, in order: the frames are built back to back
@@ -143,7 +139,7 @@ public:
         std::error_code first;
         const auto flush = [&] {
             if (wire.empty()) return;
-            auto ec = send_prepared(std::move(wire));
+            auto ec = send_prepared({}, std::move(wire));
             if (ec && !first) first = ec;
             wire = std::string();
         };
@@ -186,11 +182,13 @@ public:
     std::size_t buffered_amount() const override { return con_->get_buffered_amount(); }
 
 private:
-    // Frames already built and masked, written as they are.
-    std::error_code send_prepared(std::string&& wire) {
+    // Bytes already framed and masked (`header`, then `payload`), written as
+    // they are.
+    std::error_code send_prepared(std::string header, std::string&& payload) {
         using Message = typename Con::message_type;
         auto msg = std::make_shared<Message>(typename Message::con_msg_man_ptr(), websocketpp::frame::opcode::text, 0);
-        msg->get_raw_payload() = std::move(wire);
+        msg->set_header(header);
+        msg->get_raw_payload() = std::move(payload);
         msg->set_prepared(true);
         return con_->send(msg);
     }
