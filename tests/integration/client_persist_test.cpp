@@ -250,13 +250,7 @@ TEST(ClientPersist, AFullDiskIsReportedOnceAndTheMessagesCommitWhenSpaceReturns)
         const MessageId first = c->send({{"n", 0}}).id;
         if (!rec.wait_for(milliseconds(5000), [&](const Recorder&) { return durable.load() == first; }))
             return "the first message never became durable";
-        {
-            const int fd = ::open(dir.file("filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            const std::string block(4096, 'f');
-            while (::write(fd, block.data(), block.size()) > 0) {
-            }
-            ::close(fd);
-        }
+        test::fill_file_system(dir.file("filler"));
         MessageId last = 0;
         for (int i = 1; i <= 300; ++i) {
             const SendResult r = c->send({{"n", i}, {"pad", std::string(2000, 'p')}});

@@ -231,14 +231,6 @@ TEST(StoreDamage, AReadOnlyFileSystemIsReportedAsReadOnly) {
     EXPECT_EQ(fresh.error(), store_errc::store_read_only) << fresh.detail();
 }
 
-// Fills the file system with a filler file until a write fails.
-void fill(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const std::string block(4096, 'f');
-    while (::write(fd, block.data(), block.size()) > 0) {
-    }
-    ::close(fd);
-}
 
 TEST(StoreDamage, AFullDiskFailsTheCommitAndKeepsTheStoredState) {
     TempDir dir;
@@ -255,7 +247,7 @@ TEST(StoreDamage, AFullDiskFailsTheCommitAndKeepsTheStoredState) {
         ASSERT_FALSE(o.store->stage_new_session("s", "t-before"));
         for (int i = 0; i < 20; ++i) ASSERT_TRUE(o.store->stage_enqueue("m" + std::to_string(i), payload(i)));
         commit_ok(*o.store);
-        fill(filler);
+        tether::test::fill_file_system(filler);
         stage_big_batch(*o.store);
         auto failed = o.store->commit();
         ASSERT_FALSE(failed) << "a commit of 400 KB fit on a full file system";
@@ -287,7 +279,7 @@ TEST(StoreDamage, AFullDiskAtCreationLeavesNoFileBehind) {
     TempDir dir;
     Tmpfs tmpfs(dir.path(), 256 << 10);
     if (!tmpfs.error().empty()) GTEST_SKIP() << tmpfs.error();
-    fill(dir.file("filler"));
+    tether::test::fill_file_system(dir.file("filler"));
     auto opened = Store::open(StoreOptions{dir.file("s.db")});
     ASSERT_FALSE(opened);
     EXPECT_EQ(opened.error(), store_errc::store_disk_full) << opened.detail();

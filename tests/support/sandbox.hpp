@@ -3,6 +3,7 @@
 // only be entered by a single-threaded process). Linux; as root.
 #pragma once
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -68,6 +69,15 @@ inline ChildResult run_child(const std::function<std::string()>& body) {
     ::close(fds[0]);
     ::waitpid(pid, &r.status, 0);
     return r;
+}
+
+// Writes `path` until the file system refuses more: a full disk.
+inline void fill_file_system(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const std::string block(4096, 'f');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    ::close(fd);
 }
 
 } // namespace tether::test
